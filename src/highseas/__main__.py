@@ -1,0 +1,3 @@
+from highseas.cli import app
+
+app(prog_name="highseas")

@@ -1,0 +1,113 @@
+"""Settings: the only place that reads the environment (prefix ``HIGHSEAS_``)."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Values that look like secrets but are documentation placeholders.
+_PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "please-change-me"})
+_MIN_SECRET_LENGTH = 32
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HIGHSEAS_", extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    database_url: str = "sqlite:///./highseas.db"
+    data_dir: Path = Path(".highseas")
+    public_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    timezone: str = "Asia/Shanghai"
+    log_level: str = "INFO"
+
+    download_ttl: int = Field(default=604_800, gt=0, description="seconds")
+    callback_allow_private: bool = False
+    callback_timeout: float = Field(default=10.0, gt=0, description="seconds")
+    callback_retry_schedule: Annotated[list[int], NoDecode] = [
+        5, 300, 1800, 7200, 18000, 36000, 36000,
+    ]
+    encryption_grace: int = Field(default=86_400, ge=0, description="seconds")
+    secret_key: str | None = None
+
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+
+    job_lease_seconds: float = Field(default=30.0, gt=0)
+    job_poll_seconds: float = Field(default=0.5, gt=0)
+    job_max_attempts: int = Field(default=10, ge=1)
+    job_shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+
+    @field_validator("callback_retry_schedule", mode="before")
+    @classmethod
+    def _split_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            return [int(p) for p in parts]
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_secret(self) -> Settings:
+        if self.env is Environment.PRODUCTION and not _is_real_secret(self.secret_key):
+            raise ValueError(
+                "HIGHSEAS_SECRET_KEY must be set to a random value of at least "
+                f"{_MIN_SECRET_LENGTH} characters in production"
+            )
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def base_url(self) -> str:
+        """Public base of links the service hands out (download links)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, or in development one generated once and kept in ``data_dir``."""
+        if _is_real_secret(self.secret_key):
+            assert self.secret_key is not None
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(key)
+        return key
+
+
+def _is_real_secret(value: str | None) -> bool:
+    return value is not None and value.strip().lower() not in _PLACEHOLDER_SECRETS and len(
+        value
+    ) >= _MIN_SECRET_LENGTH
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
