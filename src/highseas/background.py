@@ -1,0 +1,14 @@
+"""The app's job kinds, composed in one place.
+
+Each domain that has background work exposes ``register(registry)`` in its ``jobs.py`` and is
+added here; ``highseas serve`` and ``highseas worker`` both run exactly this set. Explicit
+composition instead of import-time decorators: no import order to get right, no cycles.
+"""
+
+from __future__ import annotations
+
+from highseas.jobs import Registry
+
+
+def job_registry() -> Registry:
+    return Registry()

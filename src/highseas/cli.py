@@ -1,0 +1,159 @@
+"""The ``highseas`` command: serve, worker, agent, db (contract §7)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from highseas.agents import service as agents
+from highseas.clock import to_wire
+from highseas.config import Settings, get_settings
+from highseas.db import Database
+from highseas.errors import HighseasError
+from highseas.background import job_registry
+from highseas.jobs import Queue, run_worker_process
+from highseas.logs import configure_logging
+from highseas.main import create_app
+from highseas.migrate import upgrade
+
+app = typer.Typer(help="highseas: the customer-pool backend for AI outbound calling.", no_args_is_help=True)
+agent_app = typer.Typer(help="Agents (partners) and their API tokens.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(agent_app, name="agent")
+app.add_typer(db_app, name="db")
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        typer.echo(f"highseas: invalid configuration: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run one unit of work against the configured database, schema brought up to date first."""
+    upgrade(settings.database_url)
+
+    async def run() -> T:
+        database = Database(settings.database_url)
+        try:
+            async with database.transaction() as session:
+                return await work(session)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(run())
+    except HighseasError as exc:
+        typer.echo(f"highseas: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _print_json(data: dict[str, object]) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to bind (default HIGHSEAS_HOST or 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default HIGHSEAS_PORT or 8000)")] = None,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="API only: run workers separately")] = False,
+) -> None:
+    """Serve the API (and a job worker, unless --no-worker). Migrates the database first."""
+    settings = _settings()
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = settings.model_copy(update=overrides)
+    configure_logging(settings.log_level)
+    upgrade(settings.database_url)
+    url = f"http://{settings.host}:{settings.port}"
+    typer.echo(
+        f"highseas {url} (docs: {url}/docs, database: {_safe_url(settings.database_url)})\n"
+        "Get an API token with: highseas agent create NAME   (in the virtualenv: .venv/bin/highseas)",
+        err=True,
+    )
+    application = create_app(settings, job_registry=job_registry(), run_worker=not no_worker)
+    uvicorn.run(application, host=settings.host, port=settings.port, log_config=None, access_log=False)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="jobs run at once, per queue")] = 2,
+    queue: Annotated[
+        list[Queue] | None, typer.Option(help="serve only this queue (repeatable; default all)")
+    ] = None,
+) -> None:
+    """Run job workers only (scale-out: any number, on any machine, against one PostgreSQL)."""
+    settings = _settings()
+    configure_logging(settings.log_level)
+    upgrade(settings.database_url)
+    queues = [q.value for q in queue] if queue else None
+    asyncio.run(run_worker_process(settings, job_registry(), concurrency=concurrency, queues=queues))
+
+
+@agent_app.command("create")
+def agent_create(name: Annotated[str, typer.Argument(help="the agent's name")]) -> None:
+    """Create an agent and its first API token; prints {"agent_id", "token"} (shown once)."""
+
+    async def work(session: AsyncSession) -> dict[str, object]:
+        agent, issued = await agents.create_agent(session, name)
+        return {"agent_id": str(agent.id), "token": issued.token}
+
+    _print_json(_in_transaction(_settings(), work))
+
+
+@agent_app.command("token")
+def agent_token(
+    agent_id: Annotated[uuid.UUID, typer.Argument(help="the agent's id")],
+    expires_in: Annotated[
+        int | None, typer.Option(min=1, help="seconds until the token expires (default: never)")
+    ] = None,
+) -> None:
+    """Issue another API token for an agent; prints {"agent_id", "token", "expires_at"}."""
+
+    async def work(session: AsyncSession) -> dict[str, object]:
+        ttl = timedelta(seconds=expires_in) if expires_in is not None else None
+        issued = await agents.issue_token(session, agent_id, expires_in=ttl)
+        expires_at = issued.record.expires_at
+        return {
+            "agent_id": str(issued.agent_id),
+            "token": issued.token,
+            "expires_at": to_wire(expires_at) if expires_at else None,
+        }
+
+    _print_json(_in_transaction(_settings(), work))
+
+
+@agent_app.command("revoke")
+def agent_revoke(token: Annotated[str, typer.Argument(help="the token to revoke")]) -> None:
+    """Revoke an API token: it gets 401 from then on."""
+
+    async def work(session: AsyncSession) -> dict[str, object]:
+        record = await agents.revoke_token(session, token)
+        return {"revoked": True, "agent_id": str(record.agent_id), "token_prefix": record.prefix}
+
+    _print_json(_in_transaction(_settings(), work))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration to HIGHSEAS_DATABASE_URL."""
+    settings = _settings()
+    upgrade(settings.database_url)
+    typer.echo(f"database {_safe_url(settings.database_url)} is up to date", err=True)
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,99 @@
+"""The application factory: middleware, error handlers, routers, and the in-process worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from highseas import __version__
+from highseas.agents.endpoints import router as agents_router
+from highseas.background import job_registry as app_job_registry
+from highseas.api_errors import error_body, install_error_handlers, request_id_of
+from highseas.clock import set_service_zone
+from highseas.config import Settings
+from highseas.db import Database
+from highseas.envelope import Envelope, ok
+from highseas.jobs import Registry, Worker
+from highseas.middleware import RequestContextMiddleware
+from highseas.users.endpoints import router as users_router
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    job_registry: Registry | None = None,
+    run_worker: bool = False,
+) -> FastAPI:
+    """Build the app. ``database`` is owned by the caller when given (tests), else by the app.
+    With ``run_worker`` the app runs a job worker in its own event loop (``highseas serve``)."""
+    set_service_zone(settings.zone)
+    db = database or Database(settings.database_url)
+    registry = job_registry or app_job_registry()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker_task: asyncio.Task[None] | None = None
+        worker: Worker | None = None
+        if run_worker:
+            worker = Worker(
+                db,
+                registry=registry,
+                lease_seconds=settings.job_lease_seconds,
+                poll_seconds=settings.job_poll_seconds,
+                shutdown_grace_seconds=settings.job_shutdown_grace_seconds,
+            )
+            worker_task = asyncio.create_task(worker.run(), name="highseas-worker")
+        try:
+            yield
+        finally:
+            if worker is not None and worker_task is not None:
+                worker.stop()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker_task
+            if database is None:
+                await db.dispose()
+
+    app = FastAPI(
+        title="highseas",
+        version=__version__,
+        summary="客户公海 API (Yunfu agent API compatible)",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.job_registry = registry
+
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.include_router(agents_router)
+    app.include_router(users_router)
+    _add_probes(app)
+    return app
+
+
+def _add_probes(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["operations"], response_model=Envelope[dict[str, str]])
+    async def healthz() -> Envelope[dict[str, str]]:
+        """The process is up."""
+        return ok({"process": "ok"}, "运行中")
+
+    @app.get("/readyz", tags=["operations"], response_model=Envelope[dict[str, str]])
+    async def readyz(request: Request) -> Envelope[dict[str, str]] | JSONResponse:
+        """The database is reachable."""
+        database: Database = request.app.state.db
+        try:
+            await database.ping()
+        except Exception:
+            logger.warning("readiness: database unreachable", exc_info=True)
+            body = error_body(503, "数据库不可用", request_id_of(request), reason="database_unavailable")
+            return JSONResponse(body, status_code=503)
+        return ok({"database": "ok"}, "就绪")

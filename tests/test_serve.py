@@ -1,0 +1,128 @@
+"""From outside, as a new user would: the real CLI, a real `highseas serve`, real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+HIGHSEAS = [sys.executable, "-m", "highseas"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "HIGHSEAS_DATABASE_URL": database_url,
+        "HIGHSEAS_DATA_DIR": str(tmp_path / "data"),
+    }
+
+
+def cli(env: dict[str, str], *args: str) -> dict[str, object]:
+    done = subprocess.run([*HIGHSEAS, *args], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    last_line = done.stdout.strip().splitlines()[-1]
+    result: dict[str, object] = json.loads(last_line)
+    return result
+
+
+@pytest.fixture
+def server(env: dict[str, str], db: object) -> Iterator[str]:
+    """`highseas serve` on a free port; ``db`` empties the database afterwards."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [*HIGHSEAS, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "highseas serve did not become ready"
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        assert code == 0, "serve did not shut down cleanly on SIGTERM"
+
+
+def test_tokens_and_tenancy_over_real_http(server: str, env: dict[str, str]) -> None:
+    first = cli(env, "agent", "create", "first agency")
+    second = cli(env, "agent", "create", "second agency")
+    assert set(first) == {"agent_id", "token"}
+
+    def bearer(who: dict[str, object]) -> dict[str, str]:
+        return {"Authorization": f"Bearer {who['token']}"}
+
+    with httpx.Client(base_url=server, timeout=10) as http:
+        ok = http.get("/agent-api/token", headers=bearer(first))
+        assert ok.status_code == 200
+        assert ok.json()["data"]["agent_id"] == first["agent_id"]
+        assert ok.headers["x-request-id"]
+
+        bad = http.get("/agent-api/token", headers={"Authorization": "Bearer hs_not-a-token"})
+        assert bad.status_code == 401
+        assert bad.json()["error"] == "token_invalid"
+        assert bad.json()["request_id"] == bad.headers["x-request-id"]
+
+        user = http.post("/agent-api/user", json={"name": "主账号"}, headers=bearer(first))
+        assert user.status_code == 200
+        user_id = user.json()["data"]["id"]
+        mine = http.get(f"/agent-api/user/{user_id}/subset_users", headers=bearer(first))
+        assert mine.status_code == 200
+        theirs = http.get(f"/agent-api/user/{user_id}/subset_users", headers=bearer(second))
+        assert theirs.status_code == 403
+        assert theirs.json()["error"] == "user_forbidden"
+
+        another = cli(env, "agent", "token", str(first["agent_id"]), "--expires-in", "3600")
+        assert http.get("/agent-api/token", headers=bearer(another)).json()["data"]["expires_at"]
+        cli(env, "agent", "revoke", str(first["token"]))
+        revoked = http.get("/agent-api/token", headers=bearer(first))
+        assert revoked.status_code == 401 and revoked.json()["error"] == "token_revoked"
+        assert http.get("/agent-api/token", headers=bearer(another)).status_code == 200
+
+
+def test_cli_errors_are_clear(env: dict[str, str], db: object) -> None:
+    done = subprocess.run(
+        [*HIGHSEAS, "agent", "revoke", "hs_unknown"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1 and "令牌不存在" in done.stderr
+    done = subprocess.run(
+        [*HIGHSEAS, "agent", "create", "x"],
+        env={**env, "HIGHSEAS_ENV": "production", "HIGHSEAS_SECRET_KEY": "changeme"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "HIGHSEAS_SECRET_KEY" in done.stderr
