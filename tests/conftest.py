@@ -46,7 +46,9 @@ def _postgres_admin() -> psycopg.Connection:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'highseas.db'}"
         upgrade(url)
@@ -71,7 +73,7 @@ async def truncate_all(database: Database) -> None:
             await session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
             for table in tables:
-                await session.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - our own names
+                await session.execute(text(f"DELETE FROM {table}"))
 
 
 @pytest.fixture

@@ -36,7 +36,9 @@ def env(database_url: str, tmp_path: Path) -> dict[str, str]:
 
 
 def cli(env: dict[str, str], *args: str) -> dict[str, object]:
-    done = subprocess.run([*HIGHSEAS, *args], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [*HIGHSEAS, *args], check=False, env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     last_line = done.stdout.strip().splitlines()[-1]
     result: dict[str, object] = json.loads(last_line)
@@ -70,11 +72,15 @@ def server(env: dict[str, str], db: object) -> Iterator[str]:
     finally:
         process.send_signal(signal.SIGTERM)
         try:
-            code = process.wait(timeout=30)
+            output, _ = process.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             raise
-        assert code == 0, "serve did not shut down cleanly on SIGTERM"
+    # uvicorn re-raises the signal it handled once shutdown is complete, so a clean stop ends
+    # "killed by SIGTERM" on purpose (supervisors see why it stopped); the log shows it was clean.
+    assert process.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output, output
+    assert "stopped" in output, output  # the in-process job worker drained
 
 
 def test_tokens_and_tenancy_over_real_http(server: str, env: dict[str, str]) -> None:
@@ -115,11 +121,17 @@ def test_tokens_and_tenancy_over_real_http(server: str, env: dict[str, str]) -> 
 
 def test_cli_errors_are_clear(env: dict[str, str], db: object) -> None:
     done = subprocess.run(
-        [*HIGHSEAS, "agent", "revoke", "hs_unknown"], env=env, capture_output=True, text=True, timeout=60
+        [*HIGHSEAS, "agent", "revoke", "hs_unknown"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 1 and "令牌不存在" in done.stderr
     done = subprocess.run(
         [*HIGHSEAS, "agent", "create", "x"],
+        check=False,
         env={**env, "HIGHSEAS_ENV": "production", "HIGHSEAS_SECRET_KEY": "changeme"},
         capture_output=True,
         text=True,

@@ -100,7 +100,8 @@ def error_body(
     body: dict[str, Any] = {
         "code": status,
         "status": "error",
-        "error": reason or _REASONS_BY_STATUS.get(status, HTTPStatus(status).phrase.lower().replace(" ", "_")),
+        "error": reason
+        or _REASONS_BY_STATUS.get(status, HTTPStatus(status).phrase.lower().replace(" ", "_")),
         "message": message,
         "data": [],
         "request_id": request_id,
@@ -160,7 +161,11 @@ def _validation_response(request: Request, exc: RequestValidationError) -> JSONR
     field = field_path(first["loc"])
     if first["type"] in ("json_invalid", "json_type"):
         return _respond(
-            request, 422, "请求体不是合法的 JSON", reason="invalid_json", errors={"body": ["不是合法的 JSON"]}
+            request,
+            422,
+            "请求体不是合法的 JSON",
+            reason="invalid_json",
+            errors={"body": ["不是合法的 JSON"]},
         )
     if first["type"] == "missing":
         message = "缺少请求体" if field == "body" else f"缺少必填参数 {field}"

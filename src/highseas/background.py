@@ -7,8 +7,9 @@ composition instead of import-time decorators: no import order to get right, no 
 
 from __future__ import annotations
 
+from highseas.config import Settings
 from highseas.jobs import Registry
 
 
-def job_registry() -> Registry:
-    return Registry()
+def job_registry(settings: Settings) -> Registry:
+    return Registry(default_max_attempts=settings.job_max_attempts)

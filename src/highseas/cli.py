@@ -16,17 +16,19 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas.agents import service as agents
+from highseas.background import job_registry
 from highseas.clock import to_wire
 from highseas.config import Settings, get_settings
 from highseas.db import Database
 from highseas.errors import HighseasError
-from highseas.background import job_registry
 from highseas.jobs import Queue, run_worker_process
 from highseas.logs import configure_logging
 from highseas.main import create_app
 from highseas.migrate import upgrade
 
-app = typer.Typer(help="highseas: the customer-pool backend for AI outbound calling.", no_args_is_help=True)
+app = typer.Typer(
+    help="highseas: the customer-pool backend for AI outbound calling.", no_args_is_help=True
+)
 agent_app = typer.Typer(help="Agents (partners) and their API tokens.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(agent_app, name="agent")
@@ -68,9 +70,13 @@ def _print_json(data: dict[str, object]) -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="address to bind (default HIGHSEAS_HOST or 127.0.0.1)")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="address to bind (default HIGHSEAS_HOST or 127.0.0.1)")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="port (default HIGHSEAS_PORT or 8000)")] = None,
-    no_worker: Annotated[bool, typer.Option("--no-worker", help="API only: run workers separately")] = False,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="API only: run workers separately")
+    ] = False,
 ) -> None:
     """Serve the API (and a job worker, unless --no-worker). Migrates the database first."""
     settings = _settings()
@@ -81,11 +87,14 @@ def serve(
     url = f"http://{settings.host}:{settings.port}"
     typer.echo(
         f"highseas {url} (docs: {url}/docs, database: {_safe_url(settings.database_url)})\n"
-        "Get an API token with: highseas agent create NAME   (in the virtualenv: .venv/bin/highseas)",
+        "Get an API token with: highseas agent create NAME"
+        "   (from a checkout: .venv/bin/highseas agent create NAME)",
         err=True,
     )
-    application = create_app(settings, job_registry=job_registry(), run_worker=not no_worker)
-    uvicorn.run(application, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    application = create_app(settings, run_worker=not no_worker)
+    uvicorn.run(
+        application, host=settings.host, port=settings.port, log_config=None, access_log=False
+    )
 
 
 @app.command()
@@ -100,7 +109,9 @@ def worker(
     configure_logging(settings.log_level)
     upgrade(settings.database_url)
     queues = [q.value for q in queue] if queue else None
-    asyncio.run(run_worker_process(settings, job_registry(), concurrency=concurrency, queues=queues))
+    asyncio.run(
+        run_worker_process(settings, job_registry(settings), concurrency=concurrency, queues=queues)
+    )
 
 
 @agent_app.command("create")

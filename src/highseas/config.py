@@ -38,7 +38,13 @@ class Settings(BaseSettings):
     callback_allow_private: bool = False
     callback_timeout: float = Field(default=10.0, gt=0, description="seconds")
     callback_retry_schedule: Annotated[list[int], NoDecode] = [
-        5, 300, 1800, 7200, 18000, 36000, 36000,
+        5,
+        300,
+        1800,
+        7200,
+        18000,
+        36000,
+        36000,
     ]
     encryption_grace: int = Field(default=86_400, ge=0, description="seconds")
     secret_key: str | None = None
@@ -103,9 +109,11 @@ class Settings(BaseSettings):
 
 
 def _is_real_secret(value: str | None) -> bool:
-    return value is not None and value.strip().lower() not in _PLACEHOLDER_SECRETS and len(
-        value
-    ) >= _MIN_SECRET_LENGTH
+    return (
+        value is not None
+        and value.strip().lower() not in _PLACEHOLDER_SECRETS
+        and len(value) >= _MIN_SECRET_LENGTH
+    )
 
 
 @lru_cache

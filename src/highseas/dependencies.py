@@ -28,7 +28,9 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-async def _session(database: Annotated[Database, Depends(_database)]) -> AsyncIterator[AsyncSession]:
+async def _session(
+    database: Annotated[Database, Depends(_database)],
+) -> AsyncIterator[AsyncSession]:
     # scope="function" (below): the commit happens before the response is sent, so a
     # failed commit is an error response, never a 200 for work that was lost.
     async with database.transaction() as session:
@@ -38,7 +40,9 @@ async def _session(database: Annotated[Database, Depends(_database)]) -> AsyncIt
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 
-_bearer = HTTPBearer(auto_error=False, description="An agent API token: `Authorization: Bearer <token>`")
+_bearer = HTTPBearer(
+    auto_error=False, description="An agent API token: `Authorization: Bearer <token>`"
+)
 
 
 async def _caller(

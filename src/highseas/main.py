@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse
 
 from highseas import __version__
 from highseas.agents.endpoints import router as agents_router
-from highseas.background import job_registry as app_job_registry
 from highseas.api_errors import error_body, install_error_handlers, request_id_of
+from highseas.background import job_registry as app_job_registry
 from highseas.clock import set_service_zone
 from highseas.config import Settings
 from highseas.db import Database
@@ -37,20 +37,14 @@ def create_app(
     With ``run_worker`` the app runs a job worker in its own event loop (``highseas serve``)."""
     set_service_zone(settings.zone)
     db = database or Database(settings.database_url)
-    registry = job_registry or app_job_registry()
+    registry = job_registry or app_job_registry(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker_task: asyncio.Task[None] | None = None
         worker: Worker | None = None
         if run_worker:
-            worker = Worker(
-                db,
-                registry=registry,
-                lease_seconds=settings.job_lease_seconds,
-                poll_seconds=settings.job_poll_seconds,
-                shutdown_grace_seconds=settings.job_shutdown_grace_seconds,
-            )
+            worker = Worker.from_settings(db, settings, registry=registry)
             worker_task = asyncio.create_task(worker.run(), name="highseas-worker")
         try:
             yield
@@ -94,6 +88,8 @@ def _add_probes(app: FastAPI) -> None:
             await database.ping()
         except Exception:
             logger.warning("readiness: database unreachable", exc_info=True)
-            body = error_body(503, "数据库不可用", request_id_of(request), reason="database_unavailable")
+            body = error_body(
+                503, "数据库不可用", request_id_of(request), reason="database_unavailable"
+            )
             return JSONResponse(body, status_code=503)
         return ok({"database": "ok"}, "就绪")

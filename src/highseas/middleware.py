@@ -65,10 +65,12 @@ class RequestContextMiddleware:
                 return
             await self.app(scope, receive, send_with_id)
         except Exception:
-            logger.exception("unhandled error request_id=%s %s %s", request_id, scope["method"], scope["path"])
+            logger.exception(
+                "unhandled error request_id=%s %s %s", request_id, scope["method"], scope["path"]
+            )
             if not response_started:
-                body = error_body(500, "服务器内部错误，请携带 request_id 联系管理员", request_id)
-                await _send_json(send_with_id, 500, body)
+                message = "服务器内部错误，请携带 request_id 联系管理员"
+                await _send_json(send_with_id, 500, error_body(500, message, request_id))
         finally:
             logger.info(
                 "request_id=%s %s %s %s %.1fms",
@@ -118,7 +120,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 def _request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
         if name == REQUEST_ID_HEADER.encode():
-            candidate = value.decode("latin-1")
+            candidate: str = value.decode("latin-1")
             if _CLIENT_REQUEST_ID.match(candidate):
                 return candidate
     return uuid.uuid4().hex

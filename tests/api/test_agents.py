@@ -63,7 +63,9 @@ async def test_expired_token_is_401(client: httpx.AsyncClient, db: Database) -> 
         record = await session.get(AgentToken, issued.record.id)
         assert record is not None
         record.expires_at = record.created_at - timedelta(seconds=1)
-    response = await client.get("/agent-api/token", headers={"Authorization": f"Bearer {issued.token}"})
+    response = await client.get(
+        "/agent-api/token", headers={"Authorization": f"Bearer {issued.token}"}
+    )
     assert_error(response, 401, "token_expired")
 
 
@@ -83,6 +85,8 @@ async def test_a_second_token_works_and_revoking_one_keeps_the_other(
         second = await agents.issue_token(session, uuid.UUID(agent.agent_id))
     async with db.transaction() as session:
         await agents.revoke_token(session, agent.token)
-    response = await client.get("/agent-api/token", headers={"Authorization": f"Bearer {second.token}"})
+    response = await client.get(
+        "/agent-api/token", headers={"Authorization": f"Bearer {second.token}"}
+    )
     assert response.status_code == 200
     assert response.json()["data"]["agent_id"] == agent.agent_id

@@ -34,7 +34,11 @@ async def test_create_and_list_users(client: httpx.AsyncClient, db: Database) ->
     page = listed.json()
     assert [u["id"] for u in page["data"]] == [user["id"]]
     assert page["meta"] == {
-        "has_pages": False, "total": 1, "last_page": 1, "current_page": 1, "per_page": 15,
+        "has_pages": False,
+        "total": 1,
+        "last_page": 1,
+        "current_page": 1,
+        "per_page": 15,
     }
 
 
@@ -44,7 +48,9 @@ async def test_users_paginate(client: httpx.AsyncClient, db: Database) -> None:
         await make_user(db, agent, f"u{i}")
     seen: list[str] = []
     for number in (1, 2, 3):
-        response = await client.get(f"/agent-api/users?page={number}&per_page=2", headers=agent.headers)
+        response = await client.get(
+            f"/agent-api/users?page={number}&per_page=2", headers=agent.headers
+        )
         page = response.json()
         assert page["meta"]["total"] == 5 and page["meta"]["last_page"] == 3
         assert page["meta"]["has_pages"] is True and page["meta"]["current_page"] == number
@@ -92,7 +98,9 @@ async def test_another_agents_user_is_403(
     assert listed.json()["meta"]["total"] == 0
 
 
-async def test_a_sub_account_id_is_not_a_main_account(client: httpx.AsyncClient, db: Database) -> None:
+async def test_a_sub_account_id_is_not_a_main_account(
+    client: httpx.AsyncClient, db: Database
+) -> None:
     agent = await make_agent(db)
     user = await make_user(db, agent)
     async with db.transaction() as session:

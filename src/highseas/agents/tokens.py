@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-TOKEN_PREFIX = "hs_"
+TOKEN_PREFIX = "hs_"  # noqa: S105 - a public marker, not a secret
 _PREFIX_SHOWN = 10
 
 

@@ -35,7 +35,9 @@ class Job(Base):
     kind: Mapped[str] = mapped_column(String(128))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     state: Mapped[JobState] = mapped_column(
-        Enum(JobState, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        Enum(
+            JobState, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+        ),
         default=JobState.QUEUED,
     )
     attempts: Mapped[int] = mapped_column(default=0)

@@ -11,14 +11,18 @@ router = APIRouter(prefix="/agent-api", tags=["agent"])
 
 
 @router.post("/user", response_model=Envelope[UserRead])
-async def create_user(body: AccountCreate, caller: CallerDep, session: SessionDep) -> Envelope[UserRead]:
+async def create_user(
+    body: AccountCreate, caller: CallerDep, session: SessionDep
+) -> Envelope[UserRead]:
     """Create a main account (主账号) under the calling agent."""
     user = await service.create_user(session, caller.agent_id, body)
     return ok(UserRead.model_validate(user, from_attributes=True), "创建成功")
 
 
 @router.get("/users", response_model=PageEnvelope[UserRead])
-async def list_users(caller: CallerDep, session: SessionDep, params: PageDep) -> PageEnvelope[UserRead]:
+async def list_users(
+    caller: CallerDep, session: SessionDep, params: PageDep
+) -> PageEnvelope[UserRead]:
     """The calling agent's main accounts, newest first."""
     users, total = await service.list_users(session, caller.agent_id, params)
     rows = [UserRead.model_validate(u, from_attributes=True) for u in users]

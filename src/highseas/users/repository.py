@@ -15,7 +15,9 @@ async def add(session: AsyncSession, account: User | SubUser) -> None:
     await session.flush()
 
 
-async def user_of_agent(session: AsyncSession, agent_id: uuid.UUID, user_id: uuid.UUID) -> User | None:
+async def user_of_agent(
+    session: AsyncSession, agent_id: uuid.UUID, user_id: uuid.UUID
+) -> User | None:
     return (
         await session.execute(select(User).where(User.id == user_id, User.agent_id == agent_id))
     ).scalar_one_or_none()
@@ -31,7 +33,9 @@ async def sub_user_of_user(
     ).scalar_one_or_none()
 
 
-async def _page(session: AsyncSession, query: Select[Any], *, offset: int, limit: int) -> tuple[list[Any], int]:
+async def _page(
+    session: AsyncSession, query: Select[Any], *, offset: int, limit: int
+) -> tuple[list[Any], int]:
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     rows = (await session.execute(query.offset(offset).limit(limit))).scalars().all()
     return list(rows), total
@@ -47,5 +51,9 @@ async def users_of_agent(
 async def sub_users_of_user(
     session: AsyncSession, user_id: uuid.UUID, *, offset: int, limit: int
 ) -> tuple[list[SubUser], int]:
-    query = select(SubUser).where(SubUser.user_id == user_id).order_by(SubUser.created_at.desc(), SubUser.id)
+    query = (
+        select(SubUser)
+        .where(SubUser.user_id == user_id)
+        .order_by(SubUser.created_at.desc(), SubUser.id)
+    )
     return await _page(session, query, offset=offset, limit=limit)

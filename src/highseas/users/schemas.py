@@ -25,9 +25,13 @@ def _contact_phone(value: str | None) -> str | None:
 
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Email = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_email)]
+Email = Annotated[
+    str | None, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_email)
+]
 ContactPhone = Annotated[
-    str | None, StringConstraints(strip_whitespace=True, max_length=32), AfterValidator(_contact_phone)
+    str | None,
+    StringConstraints(strip_whitespace=True, max_length=32),
+    AfterValidator(_contact_phone),
 ]
 
 

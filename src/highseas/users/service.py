@@ -34,12 +34,17 @@ async def owned_user(session: AsyncSession, agent_id: uuid.UUID, user_id: str | 
     return user
 
 
-async def owned_sub_user(session: AsyncSession, user: User, sub_user_id: str | uuid.UUID) -> SubUser:
+async def owned_sub_user(
+    session: AsyncSession, user: User, sub_user_id: str | uuid.UUID
+) -> SubUser:
     parsed = _parse_id(sub_user_id)
-    sub_user = None if parsed is None else await repository.sub_user_of_user(session, user.id, parsed)
+    sub_user = (
+        None if parsed is None else await repository.sub_user_of_user(session, user.id, parsed)
+    )
     if sub_user is None:
         raise Forbidden(
-            f"无权访问子账户 {sub_user_id}：它不是用户 {user.id} 的子账户", reason="sub_user_forbidden"
+            f"无权访问子账户 {sub_user_id}：它不是用户 {user.id} 的子账户",
+            reason="sub_user_forbidden",
         )
     return sub_user
 
@@ -59,10 +64,14 @@ async def create_sub_user(session: AsyncSession, user: User, data: AccountCreate
 async def list_users(
     session: AsyncSession, agent_id: uuid.UUID, params: PageParams
 ) -> tuple[list[User], int]:
-    return await repository.users_of_agent(session, agent_id, offset=params.offset, limit=params.per_page)
+    return await repository.users_of_agent(
+        session, agent_id, offset=params.offset, limit=params.per_page
+    )
 
 
 async def list_sub_users(
     session: AsyncSession, user: User, params: PageParams
 ) -> tuple[list[SubUser], int]:
-    return await repository.sub_users_of_user(session, user.id, offset=params.offset, limit=params.per_page)
+    return await repository.sub_users_of_user(
+        session, user.id, offset=params.offset, limit=params.per_page
+    )

@@ -1,0 +1,243 @@
+"""Every statement of the job queue: enqueue, claim, and the fenced lease updates.
+
+A claimed job is held through a ``Lease``: the worker's id and the attempt number the claim
+gave it. Every later update is fenced on both, so a worker whose lease expired and whose job
+another worker took over changes nothing, even if it comes back (a long GC pause, a network
+partition). All statements use RETURNING rather than rowcount, which psycopg does not always
+report.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, and_, case, literal, null, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from highseas.clock import utcnow
+from highseas.jobs.backoff import retry_delay
+from highseas.models import Job, JobState
+from highseas.models.base import UTCDateTime
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from highseas.jobs.registry import Registry
+
+# Enough for an exception's type and message; the full traceback goes to the worker's log.
+LAST_ERROR_LIMIT = 4000
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The fence token of one claimed attempt."""
+
+    job_id: int
+    worker_id: str
+    attempt: int
+
+
+async def enqueue(
+    session: AsyncSession,
+    registry: Registry,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    run_at: datetime | None = None,
+    max_attempts: int | None = None,
+) -> Job:
+    """Add a job in the caller's transaction: it exists only if that transaction commits."""
+    registered = registry.lookup(kind)
+    try:
+        encoded = json.dumps(payload, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"payload of job kind {kind!r} is not JSON-serialisable: {exc}") from exc
+    if max_attempts is None:
+        max_attempts = registry.max_attempts(kind)
+    if max_attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
+    job = Job(
+        queue=registered.queue.value,
+        kind=kind,
+        # Stored as it will be read back, so the handler sees lists where the caller had tuples.
+        payload=json.loads(encoded),
+        state=JobState.QUEUED,
+        attempts=0,
+        max_attempts=max_attempts,
+        run_at=run_at or utcnow(),
+    )
+    session.add(job)
+    await session.flush()
+    return job
+
+
+async def claim(
+    session: AsyncSession,
+    *,
+    queue: str,
+    kinds: Sequence[str],
+    worker_id: str,
+    lease_seconds: float,
+) -> Job | None:
+    """Take the next ready job of ``queue`` among ``kinds`` (oldest ``run_at`` first), or None.
+
+    Ready means queued and due, or running with an expired lease (its worker died). Only the
+    caller's kinds are taken, so during a rolling deploy an older worker leaves new kinds to
+    newer workers. On PostgreSQL, SKIP LOCKED lets claimers pass each other; SQLite compiles
+    the lock away and its BEGIN IMMEDIATE serialises them instead.
+
+    A job whose holders kept dying until its attempts ran out is failed here, not run again.
+    """
+    if not kinds:
+        return None
+    while True:
+        now = utcnow()
+        candidate = aliased(Job, name="candidate")
+        next_id = (
+            select(candidate.id)
+            .where(
+                candidate.queue == queue,
+                candidate.kind.in_(kinds),
+                or_(
+                    and_(candidate.state == JobState.QUEUED, candidate.run_at <= now),
+                    and_(candidate.state == JobState.RUNNING, candidate.locked_until < now),
+                ),
+            )
+            .order_by(candidate.run_at, candidate.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        statement = (
+            update(Job)
+            .where(Job.id == next_id)
+            .values(
+                state=JobState.RUNNING,
+                attempts=Job.attempts + 1,
+                locked_by=worker_id,
+                locked_until=now + timedelta(seconds=lease_seconds),
+            )
+            .returning(Job)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        job = (await session.scalars(statement)).one_or_none()
+        if job is None or job.attempts <= job.max_attempts:
+            return job
+        await _fail_abandoned(session, job, now)
+
+
+async def _fail_abandoned(session: AsyncSession, job: Job, now: datetime) -> None:
+    # The claim above incremented attempts for a run that will not happen: take it back.
+    statement = (
+        update(Job)
+        .where(Job.id == job.id)
+        .values(
+            state=JobState.FAILED,
+            attempts=Job.attempts - 1,
+            locked_until=None,
+            finished_at=now,
+            last_error=(
+                f"lease expired on attempt {job.max_attempts} of {job.max_attempts}: "
+                "the worker running it stopped or lost the database"
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(statement)
+
+
+def _fenced(lease: Lease) -> ColumnElement[bool]:
+    return and_(
+        Job.id == lease.job_id,
+        Job.locked_by == lease.worker_id,
+        Job.attempts == lease.attempt,
+        Job.state == JobState.RUNNING,
+    )
+
+
+async def _update_fenced(session: AsyncSession, lease: Lease, values: dict[str, Any]) -> bool:
+    statement = (
+        update(Job)
+        .where(_fenced(lease))
+        .values(values)
+        .returning(Job.id)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(statement)).scalar_one_or_none() is not None
+
+
+async def holds_lease(session: AsyncSession, lease: Lease) -> bool:
+    """Whether the job is still ours; on PostgreSQL the row stays locked until the commit."""
+    statement = select(Job.id).where(_fenced(lease)).with_for_update()
+    return (await session.execute(statement)).scalar_one_or_none() is not None
+
+
+async def heartbeat(session: AsyncSession, lease: Lease, *, lease_seconds: float) -> bool:
+    """Extend the lease to ``lease_seconds`` from now; False if the job is no longer ours."""
+    until = utcnow() + timedelta(seconds=lease_seconds)
+    return await _update_fenced(session, lease, {"locked_until": until})
+
+
+async def complete(session: AsyncSession, lease: Lease) -> bool:
+    """Mark the job succeeded; False if it is no longer ours (then roll back the handler's work).
+
+    ``locked_by`` is kept on finished jobs: it tells an operator which worker ran them.
+    """
+    values = {"state": JobState.SUCCEEDED, "locked_until": None, "finished_at": utcnow()}
+    return await _update_fenced(session, lease, values)
+
+
+async def retry_or_fail(
+    session: AsyncSession, lease: Lease, error: str, *, permanent: bool = False
+) -> JobState | None:
+    """Requeue the job after a backoff, or fail it for good; None if it is no longer ours.
+
+    It fails when ``permanent`` or when this was its last attempt. The error is kept either
+    way, so a failed job says why.
+    """
+    now = utcnow()
+    give_up = true() if permanent else Job.attempts >= Job.max_attempts
+    retry_at = now + timedelta(seconds=retry_delay(lease.attempt))
+    statement = (
+        update(Job)
+        .where(_fenced(lease))
+        .values(
+            state=case((give_up, JobState.FAILED.value), else_=JobState.QUEUED.value),
+            run_at=case((give_up, Job.run_at), else_=_utc(retry_at)),
+            finished_at=case((give_up, _utc(now)), else_=null()),
+            locked_by=case((give_up, Job.locked_by), else_=null()),
+            locked_until=None,
+            last_error=_truncate(error),
+        )
+        .returning(Job.state)
+        .execution_options(synchronize_session=False)
+    )
+    state: JobState | None = (await session.execute(statement)).scalar_one_or_none()
+    return state
+
+
+async def release(session: AsyncSession, lease: Lease) -> bool:
+    """Put an interrupted job back, due now; the interrupted run does not count as an attempt."""
+    values = {
+        "state": JobState.QUEUED,
+        "attempts": Job.attempts - 1,
+        "run_at": utcnow(),
+        "locked_by": None,
+        "locked_until": None,
+    }
+    return await _update_fenced(session, lease, values)
+
+
+def _utc(value: datetime) -> ColumnElement[datetime]:
+    # Typed, so SQLite stores it in the same format as the column (a bare datetime would not be).
+    return literal(value, UTCDateTime())
+
+
+def _truncate(error: str) -> str:
+    if len(error) <= LAST_ERROR_LIMIT:
+        return error
+    return error[: LAST_ERROR_LIMIT - 1] + "…"

@@ -1,0 +1,338 @@
+"""The worker: per-queue claim loops, a heartbeat per running job, and graceful shutdown.
+
+A job's database effects commit exactly once: the handler's session completes the job in its
+own transaction, fenced on (worker, attempt), so a worker that lost its lease rolls its work
+back instead of committing it next to the work of the worker that took over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import socket
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+
+from highseas.config import Settings
+from highseas.db import Database
+from highseas.jobs.backoff import retry_delay
+from highseas.jobs.queue import Lease, claim, complete, heartbeat, release, retry_or_fail
+from highseas.jobs.registry import JobContext, LeaseLost, PermanentJobError, Queue, Registry
+from highseas.models import Job, JobState
+
+logger = logging.getLogger(__name__)
+
+# Claim failures (the database restarting) back off from poll_seconds up to this.
+CLAIM_BACKOFF_CAP_SECONDS = 30.0
+
+
+class Worker:
+    """Runs jobs of the registry's kinds from ``queues`` until ``stop()``."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        registry: Registry,
+        queues: Sequence[str] | None = None,
+        concurrency: int = 1,
+        lease_seconds: float,
+        poll_seconds: float,
+        shutdown_grace_seconds: float,
+        worker_id: str | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if lease_seconds <= 0 or poll_seconds <= 0 or shutdown_grace_seconds < 0:
+            raise ValueError("lease and poll must be positive and the grace not negative")
+        self.database = database
+        self.registry = registry
+        self.queues = [Queue(q) for q in (queues if queues is not None else list(Queue))]
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.shutdown_grace_seconds = shutdown_grace_seconds
+        self.worker_id = worker_id or default_worker_id()
+        self._stopping = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def from_settings(
+        cls,
+        database: Database,
+        settings: Settings,
+        *,
+        registry: Registry,
+        queues: Sequence[str] | None = None,
+        concurrency: int = 1,
+    ) -> Worker:
+        return cls(
+            database,
+            registry=registry,
+            queues=queues,
+            concurrency=concurrency,
+            lease_seconds=settings.job_lease_seconds,
+            poll_seconds=settings.job_poll_seconds,
+            shutdown_grace_seconds=settings.job_shutdown_grace_seconds,
+        )
+
+    async def run(self) -> None:
+        """Claim and run jobs until ``stop()``, then drain: returns when no job is left running.
+
+        Cancelling ``run()`` instead of calling ``stop()`` also drains, but may abandon a claim
+        in flight to its lease expiry.
+        """
+        polled = [queue for queue in self.queues if self.registry.kinds(queue)]
+        loops = [asyncio.create_task(self._claim_loop(q), name=f"claim:{q}") for q in polled]
+        logger.info(
+            "worker %s started, polling queues: %s",
+            self.worker_id,
+            ", ".join(polled) or "none (no job kinds registered)",
+        )
+        try:
+            await self._stopping.wait()
+            await asyncio.gather(*loops)
+        finally:
+            self._stopping.set()
+            for loop in loops:
+                loop.cancel()
+            await self._drain()
+            logger.info("worker %s stopped", self.worker_id)
+
+    def stop(self) -> None:
+        """Stop claiming and let ``run()`` drain. Idempotent; safe from a loop signal handler."""
+        if not self._stopping.is_set():
+            logger.info("worker %s stopping", self.worker_id)
+            self._stopping.set()
+
+    async def run_one(self, queue: str) -> bool:
+        """Claim and run one job of ``queue`` to its end; False if none was ready."""
+        job = await self._claim(queue)
+        if job is None:
+            return False
+        await self._process(job)
+        return True
+
+    async def _claim_loop(self, queue: Queue) -> None:
+        slots = asyncio.Semaphore(self.concurrency)
+        failures = 0
+        while await self._acquire_slot(slots):
+            try:
+                job = await self._claim(queue)
+            except Exception as exc:
+                slots.release()
+                failures += 1
+                delay = retry_delay(failures, base=self.poll_seconds, cap=CLAIM_BACKOFF_CAP_SECONDS)
+                # One traceback per outage, not one per retry.
+                logger.warning(
+                    "claiming from queue %s failed (%s); retrying in %.1f s",
+                    queue,
+                    _error_text(exc),
+                    delay,
+                    exc_info=failures == 1,
+                )
+                await self._sleep(delay)
+                continue
+            failures = 0
+            if job is None:
+                slots.release()
+                await self._sleep(self.poll_seconds)
+                continue
+            task = asyncio.create_task(self._process(job), name=f"job:{job.id}")
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+            task.add_done_callback(lambda _: slots.release())
+
+    async def _acquire_slot(self, slots: asyncio.Semaphore) -> bool:
+        """A free slot of the queue, or False once stopping (all slots may stay busy)."""
+        if self._stopping.is_set():
+            return False
+        acquiring = asyncio.ensure_future(slots.acquire())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({acquiring, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not acquiring.done():
+            acquiring.cancel()
+            return False
+        if self._stopping.is_set():
+            slots.release()
+            return False
+        return True
+
+    async def _sleep(self, seconds: float) -> None:
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _claim(self, queue: str) -> Job | None:
+        async with self.database.transaction() as session:
+            return await claim(
+                session,
+                queue=queue,
+                kinds=self.registry.kinds(queue),
+                worker_id=self.worker_id,
+                lease_seconds=self.lease_seconds,
+            )
+
+    async def _drain(self) -> None:
+        if not self._running:
+            return
+        _, late = await asyncio.wait(set(self._running), timeout=self.shutdown_grace_seconds)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
+    async def _process(self, job: Job) -> None:
+        try:
+            await self._run(job)
+        except Exception:
+            # Typically the database went away while recording the outcome: the lease expires
+            # and the job is run again, which the fence makes safe.
+            logger.exception("job %s (%s) attempt %s: outcome not recorded", *_describe(job))
+
+    async def _run(self, job: Job) -> None:
+        lease = Lease(job_id=job.id, worker_id=self.worker_id, attempt=job.attempts)
+        handler = self.registry.lookup(job.kind).handler
+        async with self.database.sessions() as session:
+            context = JobContext(
+                session=session,
+                job_id=job.id,
+                attempt=job.attempts,
+                payload=job.payload,
+                worker_id=self.worker_id,
+            )
+            running = asyncio.ensure_future(handler(context))
+            keeper = _LeaseKeeper(self.database, lease, self.lease_seconds, running.cancel)
+            try:
+                try:
+                    await running
+                finally:
+                    keeper.stop()
+                if await complete(session, lease):
+                    await session.commit()
+                    logger.info("job %s (%s) attempt %s succeeded", *_describe(job))
+                    return
+                await session.rollback()
+                logger.warning("job %s (%s) attempt %s: lease lost, rolled back", *_describe(job))
+            except asyncio.CancelledError:
+                await session.rollback()
+                if keeper.lost and not _being_cancelled():
+                    logger.warning("job %s (%s) attempt %s: lease lost, cancelled", *_describe(job))
+                    return
+                await self._release(job, lease)
+                raise
+            except LeaseLost:
+                await session.rollback()
+                logger.warning("job %s (%s) attempt %s: lease lost, rolled back", *_describe(job))
+            except Exception as exc:
+                await session.rollback()
+                await self._retry_or_fail(job, lease, exc)
+            finally:
+                await keeper.finished()
+
+    async def _retry_or_fail(self, job: Job, lease: Lease, exc: Exception) -> None:
+        permanent = isinstance(exc, PermanentJobError)
+        async with self.database.transaction() as session:
+            state = await retry_or_fail(session, lease, _error_text(exc), permanent=permanent)
+        if state is None:
+            outcome = "failed, but the job was no longer ours"
+        elif state is JobState.FAILED:
+            outcome = "failed for good"
+        else:
+            outcome = "failed, will be retried"
+        logger.error("job %s (%s) attempt %s %s", *_describe(job), outcome, exc_info=exc)
+
+    async def _release(self, job: Job, lease: Lease) -> None:
+        async with self.database.transaction() as session:
+            released = await release(session, lease)
+        if released:
+            logger.info("job %s (%s) attempt %s interrupted, released", *_describe(job))
+
+
+class _LeaseKeeper:
+    """Renews a running job's lease every lease/3 on its own session; cancels it once lost."""
+
+    def __init__(
+        self,
+        database: Database,
+        lease: Lease,
+        lease_seconds: float,
+        on_lost: Callable[[], object],
+    ) -> None:
+        self.lost = False
+        self._database = database
+        self._lease = lease
+        self._lease_seconds = lease_seconds
+        self._on_lost = on_lost
+        self._stopping = asyncio.Event()
+        self._task = asyncio.create_task(self._beat(), name=f"heartbeat:{lease.job_id}")
+
+    def stop(self) -> None:
+        """No more renewals. A renewal in flight is not cancelled, only awaited by ``finished``:
+        on SQLite it may be waiting for the write lock of the very transaction about to commit."""
+        self._stopping.set()
+
+    async def finished(self) -> None:
+        self.stop()
+        await self._task
+
+    async def _beat(self) -> None:
+        while True:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._lease_seconds / 3)
+            if self._stopping.is_set():
+                return
+            try:
+                async with self._database.transaction() as session:
+                    held = await heartbeat(session, self._lease, lease_seconds=self._lease_seconds)
+            except Exception:
+                logger.warning("heartbeat of job %s failed", self._lease.job_id, exc_info=True)
+                continue
+            # A job that just completed is no longer "running": not a loss.
+            if not held and not self._stopping.is_set():
+                self.lost = True
+                self._on_lost()
+                return
+
+
+def default_worker_id() -> str:
+    # Host and pid tell an operator where a job ran; the random part tells restarts apart.
+    return f"{socket.gethostname()[:100]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _describe(job: Job) -> tuple[int, str, int]:
+    return job.id, job.kind, job.attempts
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def run_worker_process(
+    settings: Settings,
+    registry: Registry,
+    *,
+    concurrency: int,
+    queues: Sequence[str] | None,
+) -> None:
+    """The ``highseas worker`` process: runs until SIGTERM or SIGINT, then drains and exits."""
+    database = Database(settings.database_url)
+    worker = Worker.from_settings(
+        database, settings, registry=registry, queues=queues, concurrency=concurrency
+    )
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, worker.stop)
+    try:
+        await worker.run()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await database.dispose()
