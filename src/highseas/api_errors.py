@@ -167,6 +167,10 @@ def _validation_response(request: Request, exc: RequestValidationError) -> JSONR
             reason="invalid_json",
             errors={"body": ["不是合法的 JSON"]},
         )
+    if field == "body" and isinstance(first.get("input"), bytes):
+        # FastAPI hands over raw bytes when the Content-Type is not JSON (a form, text/plain).
+        message = "请求体必须是 JSON，Content-Type 为 application/json"
+        return _respond(request, 422, message, reason="invalid_json", errors={"body": [message]})
     if first["type"] == "missing":
         message = "缺少请求体" if field == "body" else f"缺少必填参数 {field}"
     else:

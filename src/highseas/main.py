@@ -61,6 +61,10 @@ def create_app(
         version=__version__,
         summary="客户公海 API (Yunfu agent API compatible)",
         lifespan=lifespan,
+        # Parse a body without Content-Type as JSON, as the platform does. Strict mode guards
+        # cookie-authenticated apps against CSRF; every endpoint here needs a Bearer header,
+        # which a cross-site browser request cannot carry without a preflight.
+        strict_content_type=False,
     )
     app.state.settings = settings
     app.state.db = db

@@ -47,6 +47,30 @@ async def test_malformed_json_is_422_invalid_json(client: httpx.AsyncClient, db:
     assert body["errors"] == {"body": ["不是合法的 JSON"]}
 
 
+async def test_json_without_content_type_is_accepted(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    agent = await make_agent(db)
+    response = await client.post(
+        "/agent-api/user", content='{"name": "无类型"}'.encode(), headers=agent.headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["name"] == "无类型"
+
+
+async def test_a_non_json_content_type_is_a_clear_422(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    agent = await make_agent(db)
+    response = await client.post(
+        "/agent-api/user",
+        content=b'{"name": "x"}',
+        headers={**agent.headers, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    body = assert_error(response, 422, "invalid_json")
+    assert "application/json" in str(body["message"])
+
+
 async def test_missing_field_names_the_field(client: httpx.AsyncClient, db: Database) -> None:
     agent = await make_agent(db)
     response = await client.post("/agent-api/user", json={"email": "a@b.cn"}, headers=agent.headers)
