@@ -11,7 +11,7 @@ from highseas.agents import service as agents
 from highseas.agents.tokens import hash_token
 from highseas.db import Database
 from highseas.models import AgentToken
-from tests.api.test_envelope import assert_error
+from tests.fixtures.assertions import assert_error
 from tests.fixtures.factories import make_agent
 
 

@@ -11,7 +11,7 @@ from highseas.db import Database
 from highseas.errors import Forbidden
 from highseas.users import service as users
 from highseas.users.schemas import AccountCreate
-from tests.api.test_envelope import assert_error
+from tests.fixtures.assertions import assert_error
 from tests.fixtures.factories import make_agent, make_user
 
 

@@ -1,4 +1,4 @@
-"""From outside, as a new user would: the real CLI, a real `highseas serve`, real HTTP."""
+"""The `highseas` command, from outside as a new user would: real processes, real HTTP."""
 
 from __future__ import annotations
 
@@ -138,3 +138,43 @@ def test_cli_errors_are_clear(env: dict[str, str], db: object) -> None:
         timeout=60,
     )
     assert done.returncode == 2 and "HIGHSEAS_SECRET_KEY" in done.stderr
+
+
+def test_worker_command_runs_until_sigterm(env: dict[str, str], db: object) -> None:
+    process = subprocess.Popen(
+        [*HIGHSEAS, "worker", "--concurrency", "3", "--queue", "callbacks"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        assert process.stdout is not None
+        lines: list[str] = []
+        while not any("started" in line for line in lines):
+            assert process.poll() is None, "".join(lines)
+            assert time.monotonic() < deadline, "".join(lines)
+            lines.append(process.stdout.readline())
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, "".join(lines) + output
+    assert "stopped" in output
+
+
+def test_db_upgrade_command(tmp_path: Path) -> None:
+    fresh = {**os.environ, "HIGHSEAS_DATABASE_URL": f"sqlite:///{tmp_path}/fresh.db"}
+    done = subprocess.run(
+        [*HIGHSEAS, "db", "upgrade"],
+        check=False,
+        env=fresh,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "up to date" in done.stderr
+    assert (tmp_path / "fresh.db").stat().st_size > 0

@@ -1,0 +1,31 @@
+"""The app factory: probes and API docs."""
+
+from __future__ import annotations
+
+import httpx
+
+from highseas.config import Settings
+from highseas.main import create_app
+from tests.fixtures.assertions import assert_error
+
+
+async def test_probes_and_docs(client: httpx.AsyncClient) -> None:
+    health = await client.get("/healthz")
+    assert health.status_code == 200 and health.json()["code"] == 200
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["data"] == {"database": "ok"}
+    spec = await client.get("/openapi.json")
+    assert spec.status_code == 200
+    assert "/agent-api/user/{user_id}/subset_users" in spec.json()["paths"]
+    docs = await client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+async def test_readyz_is_503_when_database_is_unreachable(settings: Settings, tmp_path) -> None:
+    broken = settings.model_copy(update={"database_url": f"sqlite:///{tmp_path}/missing/dir/x.db"})
+    app = create_app(broken)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/readyz")
+    assert_error(response, 503, "database_unavailable")
+    await app.state.db.dispose()
