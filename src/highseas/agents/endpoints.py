@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from highseas.agents.dependencies import CallerDep
 from highseas.agents.schemas import TokenRead
-from highseas.dependencies import CallerDep
 from highseas.envelope import Envelope, ok
 
 router = APIRouter(prefix="/agent-api", tags=["agent"])

@@ -4,7 +4,7 @@ Enqueue in the transaction that makes the job necessary; a ``Worker`` claims it,
 handler, and completes it in the handler's own transaction.
 """
 
-from highseas.jobs.queue import enqueue
+from highseas.jobs.enqueue import enqueue
 from highseas.jobs.registry import JobContext, LeaseLost, PermanentJobError, Queue, Registry
 from highseas.jobs.worker import Worker, run_worker_process
 

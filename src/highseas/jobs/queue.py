@@ -1,4 +1,4 @@
-"""Every statement of the job queue: enqueue, claim, and the fenced lease updates.
+"""Every statement of the job queue: insert, claim, and the fenced lease updates.
 
 A claimed job is held through a ``Lease``: the worker's id and the attempt number the claim
 gave it. Every later update is fenced on both, so a worker whose lease expired and whose job
@@ -9,7 +9,6 @@ report.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,8 +25,6 @@ from highseas.models.base import UTCDateTime
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from highseas.jobs.registry import Registry
-
 # Enough for an exception's type and message; the full traceback goes to the worker's log.
 LAST_ERROR_LIMIT = 4000
 
@@ -41,34 +38,24 @@ class Lease:
     attempt: int
 
 
-async def enqueue(
+async def insert_job(
     session: AsyncSession,
-    registry: Registry,
+    *,
+    queue: str,
     kind: str,
     payload: dict[str, Any],
-    *,
-    run_at: datetime | None = None,
-    max_attempts: int | None = None,
+    max_attempts: int,
+    run_at: datetime,
 ) -> Job:
-    """Add a job in the caller's transaction: it exists only if that transaction commits."""
-    registered = registry.lookup(kind)
-    try:
-        encoded = json.dumps(payload, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"payload of job kind {kind!r} is not JSON-serialisable: {exc}") from exc
-    if max_attempts is None:
-        max_attempts = registry.max_attempts(kind)
-    if max_attempts < 1:
-        raise ValueError("max_attempts must be at least 1")
+    """Add a job row in the caller's transaction (flushed, never committed)."""
     job = Job(
-        queue=registered.queue.value,
+        queue=queue,
         kind=kind,
-        # Stored as it will be read back, so the handler sees lists where the caller had tuples.
-        payload=json.loads(encoded),
+        payload=payload,
         state=JobState.QUEUED,
         attempts=0,
         max_attempts=max_attempts,
-        run_at=run_at or utcnow(),
+        run_at=run_at,
     )
     session.add(job)
     await session.flush()

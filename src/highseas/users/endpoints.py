@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from highseas.dependencies import CallerDep, OwnedUserDep, SessionDep
+from highseas.agents.dependencies import CallerDep
+from highseas.dependencies import SessionDep
 from highseas.envelope import Envelope, PageDep, PageEnvelope, ok, page
 from highseas.users import service
+from highseas.users.dependencies import OwnedUserDep
 from highseas.users.schemas import AccountCreate, SubUserRead, UserRead
 
 router = APIRouter(prefix="/agent-api", tags=["agent"])
