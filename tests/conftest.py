@@ -33,7 +33,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def _postgres_admin() -> psycopg.Connection:
+def postgres_admin() -> psycopg.Connection:
     url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql")
     dsn = url.render_as_string(hide_password=False)
     try:
@@ -55,14 +55,14 @@ def database_url(
         yield url
         return
     name = f"highseas_test_{uuid.uuid4().hex[:12]}"
-    with _postgres_admin() as admin:
+    with postgres_admin() as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
         upgrade(url)
         yield url
     finally:
-        with _postgres_admin() as admin:
+        with postgres_admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
 
+import psycopg
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
 from highseas.db import Database
 from highseas.migrate import upgrade
 from highseas.models import Base
+from tests.conftest import POSTGRES_ADMIN_URL, postgres_admin
 
 
 def _diff(connection: Connection) -> list[object]:
@@ -27,3 +34,31 @@ async def test_upgrade_is_idempotent(database_url: str, db: Database) -> None:
     await asyncio.to_thread(upgrade, database_url)
     async with db.engine.connect() as connection:
         assert await connection.run_sync(_diff) == []
+
+
+def test_simultaneous_upgrades_apply_each_migration_once(tmp_path: Path) -> None:
+    """Many processes starting at once (scale-out) must not race on the schema."""
+    name = f"highseas_race_{uuid.uuid4().hex[:10]}"
+    with postgres_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    env = {**os.environ, "HIGHSEAS_DATABASE_URL": url, "HIGHSEAS_DATA_DIR": str(tmp_path)}
+    try:
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-m", "highseas", "db", "upgrade"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        outputs = [p.communicate(timeout=120)[0] for p in processes]
+        assert [p.returncode for p in processes] == [0] * len(processes), outputs
+        with psycopg.connect(make_url(url).render_as_string(hide_password=False)) as conn:
+            versions = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        assert len(versions) == 1
+    finally:
+        with postgres_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
