@@ -19,10 +19,6 @@ def set_service_zone(zone: ZoneInfo) -> None:
     _zone = zone
 
 
-def service_zone() -> ZoneInfo:
-    return _zone
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -37,18 +37,13 @@ def to_async_url(url: str) -> URL:
     )
 
 
-def is_sqlite(engine: AsyncEngine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str) -> AsyncEngine:
     async_url = to_async_url(url)
     if async_url.get_backend_name() == "sqlite":
-        engine = create_async_engine(async_url, **kwargs)
+        engine = create_async_engine(async_url)
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(async_url, **kwargs)
+    return create_async_engine(async_url, pool_pre_ping=True)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -71,9 +66,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 class Database:
     """One engine and its session factory; created per app or per worker process."""
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
-        self.url = url
-        self.engine = create_engine(url, **engine_kwargs)
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager

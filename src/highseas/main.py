@@ -66,9 +66,7 @@ def create_app(
         # which a cross-site browser request cannot carry without a preflight.
         strict_content_type=False,
     )
-    app.state.settings = settings
     app.state.db = db
-    app.state.job_registry = registry
 
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
