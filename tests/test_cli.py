@@ -6,10 +6,12 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
@@ -45,9 +47,9 @@ def cli(env: dict[str, str], *args: str) -> dict[str, object]:
     return result
 
 
-@pytest.fixture
-def server(env: dict[str, str], db: object) -> Iterator[str]:
-    """`highseas serve` on a free port; ``db`` empties the database afterwards."""
+@contextmanager
+def running_server(env: dict[str, str]) -> Iterator[str]:
+    """`highseas serve` on a free port until the block ends; then SIGTERM and a clean stop."""
     port = _free_port()
     process = subprocess.Popen(
         [*HIGHSEAS, "serve", "--port", str(port)],
@@ -81,6 +83,31 @@ def server(env: dict[str, str], db: object) -> Iterator[str]:
     assert process.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output, output
     assert "stopped" in output, output  # the in-process job worker drained
+
+
+@pytest.fixture
+def server(env: dict[str, str], db: object) -> Iterator[str]:
+    """A server on this backend's database; ``db`` empties it afterwards."""
+    with running_server(env) as base:
+        yield base
+
+
+def test_serve_migrates_a_fresh_database(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.db"
+    fresh = {
+        **os.environ,
+        "HIGHSEAS_DATABASE_URL": f"sqlite:///{path}",
+        "HIGHSEAS_DATA_DIR": str(tmp_path),
+    }
+    with running_server(fresh) as base:
+        with closing(sqlite3.connect(path)) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        assert {"alembic_version", "agents", "agent_tokens", "users", "jobs"} <= tables
+        agent = cli(fresh, "agent", "create", "first")
+        response = httpx.get(
+            f"{base}/agent-api/token", headers={"Authorization": f"Bearer {agent['token']}"}
+        )
+        assert response.status_code == 200
 
 
 def test_tokens_and_tenancy_over_real_http(server: str, env: dict[str, str]) -> None:
