@@ -103,7 +103,7 @@ def app(settings: Settings, db: Database) -> FastAPI:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """The real app in-process over ASGI (tests/test_serve.py covers real sockets)."""
+    """The real app in-process over ASGI (tests/test_cli.py covers real sockets)."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
