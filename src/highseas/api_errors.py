@@ -111,7 +111,7 @@ def error_body(
     return body
 
 
-def request_id_of(request: Request) -> str:
+def _request_id_of(request: Request) -> str:
     return str(getattr(request.state, "request_id", "-"))
 
 
@@ -124,7 +124,7 @@ def _respond(
     errors: Mapping[str, Sequence[str]] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    body = error_body(status, message, request_id_of(request), reason=reason, errors=errors)
+    body = error_body(status, message, _request_id_of(request), reason=reason, errors=errors)
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
 

@@ -51,3 +51,8 @@ class ValidationFailed(HighseasError):
     @classmethod
     def field(cls, field: str, message: str, *, reason: str | None = None) -> ValidationFailed:
         return cls(message, reason=reason, errors={field: [message]})
+
+
+class ServiceUnavailable(HighseasError):
+    status_code = 503
+    reason = "service_unavailable"

@@ -9,16 +9,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 
 from highseas import __version__
 from highseas.agents.endpoints import router as agents_router
-from highseas.api_errors import error_body, install_error_handlers, request_id_of
+from highseas.api_errors import install_error_handlers
 from highseas.background import job_registry as app_job_registry
 from highseas.clock import set_service_zone
 from highseas.config import Settings
 from highseas.db import Database
 from highseas.envelope import Envelope, ok
+from highseas.errors import ServiceUnavailable
 from highseas.jobs import Registry, Worker
 from highseas.middleware import RequestContextMiddleware
 from highseas.users.endpoints import router as users_router
@@ -83,15 +83,12 @@ def _add_probes(app: FastAPI) -> None:
         return ok({"process": "ok"}, "运行中")
 
     @app.get("/readyz", tags=["operations"], response_model=Envelope[dict[str, str]])
-    async def readyz(request: Request) -> Envelope[dict[str, str]] | JSONResponse:
+    async def readyz(request: Request) -> Envelope[dict[str, str]]:
         """The database is reachable."""
         database: Database = request.app.state.db
         try:
             await database.ping()
-        except Exception:
+        except Exception as exc:
             logger.warning("readiness: database unreachable", exc_info=True)
-            body = error_body(
-                503, "数据库不可用", request_id_of(request), reason="database_unavailable"
-            )
-            return JSONResponse(body, status_code=503)
+            raise ServiceUnavailable("数据库不可用", reason="database_unavailable") from exc
         return ok({"database": "ok"}, "就绪")
