@@ -8,8 +8,11 @@ composition instead of import-time decorators: no import order to get right, no 
 from __future__ import annotations
 
 from highseas.config import Settings
+from highseas.customers import jobs as customers_jobs
 from highseas.jobs import Registry
 
 
 def job_registry(settings: Settings) -> Registry:
-    return Registry(default_max_attempts=settings.job_max_attempts)
+    registry = Registry(default_max_attempts=settings.job_max_attempts)
+    customers_jobs.register(registry)
+    return registry

@@ -1,4 +1,4 @@
-"""The request's database session, shared by every router.
+"""The request's database session, the job registry and the settings, shared by every router.
 
 Domain dependencies (the caller, the path's user) live with their domain:
 ``agents/dependencies.py``, ``users/dependencies.py``.
@@ -12,7 +12,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from highseas.config import Settings
 from highseas.db import Database
+from highseas.jobs import Registry
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -24,3 +26,21 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+def _job_registry(request: Request) -> Registry:
+    registry: Registry = request.app.state.job_registry
+    return registry
+
+
+RegistryDep = Annotated[Registry, Depends(_job_registry)]
+"""The job kinds of this app, for services that enqueue work in the request's transaction."""
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+"""The app's settings (those given to ``create_app``, not re-read from the environment)."""

@@ -42,6 +42,11 @@ class NotFound(HighseasError):
     reason = "not_found"
 
 
+class PayloadTooLarge(HighseasError):
+    status_code = 413
+    reason = "payload_too_large"
+
+
 class ValidationFailed(HighseasError):
     """A rule that pydantic cannot express (it needs the database, or several fields)."""
 

@@ -14,8 +14,11 @@ from highseas import __version__
 from highseas.agents.endpoints import router as agents_router
 from highseas.api_errors import install_error_handlers
 from highseas.background import job_registry as app_job_registry
+from highseas.batches.endpoints import router as batches_router
 from highseas.clock import set_service_zone
+from highseas.components.endpoints import router as components_router
 from highseas.config import Settings
+from highseas.customers.endpoints import router as customers_router
 from highseas.db import Database
 from highseas.envelope import Envelope, ok
 from highseas.errors import ServiceUnavailable
@@ -67,11 +70,16 @@ def create_app(
         strict_content_type=False,
     )
     app.state.db = db
+    app.state.job_registry = registry
+    app.state.settings = settings
 
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(agents_router)
     app.include_router(users_router)
+    app.include_router(components_router)
+    app.include_router(customers_router)
+    app.include_router(batches_router)
     _add_probes(app)
     return app
 

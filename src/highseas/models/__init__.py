@@ -2,7 +2,27 @@
 
 from highseas.models.agent import Agent, AgentToken
 from highseas.models.base import Base
+from highseas.models.batch import Batch, BatchState, BatchType
+from highseas.models.component import Component, ComponentStatus, ComponentType, ValidateRule
+from highseas.models.customer import Customer, CustomerValue
 from highseas.models.job import Job, JobState
 from highseas.models.user import SubUser, User
 
-__all__ = ["Agent", "AgentToken", "Base", "Job", "JobState", "SubUser", "User"]
+__all__ = [
+    "Agent",
+    "AgentToken",
+    "Base",
+    "Batch",
+    "BatchState",
+    "BatchType",
+    "Component",
+    "ComponentStatus",
+    "ComponentType",
+    "Customer",
+    "CustomerValue",
+    "Job",
+    "JobState",
+    "SubUser",
+    "User",
+    "ValidateRule",
+]

@@ -6,9 +6,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator, Uuid
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, TypeDecorator, Uuid
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from uuid_utils.compat import uuid7
 
 from highseas.clock import utcnow
 
@@ -51,6 +52,19 @@ class Base(DeclarativeBase):
 
 class UUIDPrimaryKey:
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+
+
+def new_public_id() -> uuid.UUID:
+    """A time-ordered UUID (v7): rows of big tables append to their id index."""
+    return uuid7()
+
+
+class BigIntPrimaryKey:
+    """An auto-increment key for big tables (SQLite only auto-increments INTEGER PRIMARY KEY)."""
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
 
 
 class Timestamps:

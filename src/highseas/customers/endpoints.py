@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Path
+
+from highseas.customers import service
+from highseas.customers.schemas import (
+    AsyncCustomerIn,
+    CustomerDeleteIn,
+    CustomerQuery,
+    CustomerRead,
+    DeletedCount,
+    UniqueId,
+)
+from highseas.dependencies import RegistryDep, SessionDep
+from highseas.envelope import Envelope, PageEnvelope, ok, page
+from highseas.request_input import openapi_body, query_or_body
+from highseas.users.dependencies import OwnedUserDep
+
+router = APIRouter(prefix="/agent-api/user/{user_id}", tags=["pool customers"])
+
+
+@router.post("/async_customer", response_model=Envelope[UniqueId])
+async def async_customer(
+    body: AsyncCustomerIn, user: OwnedUserDep, session: SessionDep, registry: RegistryDep
+) -> Envelope[UniqueId]:
+    """Queue up to 200 rows for the pool; the result is on identification/{unique_id} and in
+    the ``api_async_customer`` callback."""
+    batch = await service.accept_async_customer(session, registry, user, body)
+    return ok(UniqueId(unique_id=batch.id), "数据已提交，处理结果请在回调中查收")
+
+
+@router.api_route(
+    "/get_customer",
+    methods=["GET", "POST"],
+    response_model=PageEnvelope[CustomerRead],
+    openapi_extra=openapi_body(CustomerQuery),
+)
+async def get_customer(
+    query: Annotated[CustomerQuery, Depends(query_or_body(CustomerQuery))],
+    user: OwnedUserDep,
+    session: SessionDep,
+) -> PageEnvelope[CustomerRead]:
+    """The user's pool, filtered as in customer_to_task plus ``email`` and ``company``; fields
+    in a JSON body (GET or POST) or in the query string."""
+    rows, total, params = await service.list_customers(session, user, query, phone=query.phone)
+    return page(rows, total, params)
+
+
+@router.get("/customer/detail/{customer_id}", response_model=Envelope[CustomerRead])
+async def customer_detail(
+    customer_id: Annotated[str, Path(description="客户 id")],
+    user: OwnedUserDep,
+    session: SessionDep,
+) -> Envelope[CustomerRead]:
+    """One pool customer."""
+    return ok(await service.detail(session, user, customer_id))
+
+
+@router.delete("/del_customer", response_model=Envelope[DeletedCount])
+async def delete_customers(
+    body: Annotated[CustomerDeleteIn, Body()], user: OwnedUserDep, session: SessionDep
+) -> Envelope[DeletedCount]:
+    """Delete pool customers by ``phone`` (at most 100) and/or a ``created_at`` range; with
+    neither, nothing is deleted."""
+    deleted = await service.delete(session, user, body, phones_plain=body.phone)
+    return ok(DeletedCount(deleted=deleted), "删除成功")

@@ -1,0 +1,172 @@
+"""Checking one incoming pool row (async_customer, ``pool import``). Pure: no I/O.
+
+A row is either a ``Draft`` ready to store or the list of what is wrong with it; the caller
+decides about duplicates, which need the rest of the batch and the pool.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from highseas import phones
+from highseas.clock import from_wire
+from highseas.components import values
+from highseas.models import ComponentStatus, ValidateRule
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_TEXT_LIMITS = {"name": 100, "email": 254, "company": 200}
+_SEXES = {0, 1, 2}
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentSpec:
+    row_id: int
+    public_id: str
+    name: str
+    type: str
+    rules: frozenset[str]
+    status: int
+
+    @property
+    def required(self) -> bool:
+        return self.status == ComponentStatus.ENABLED and ValidateRule.REQUIRED in self.rules
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    row: int
+    field: str
+    value: Any
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        value = self.value if isinstance(self.value, str | int | float | None) else str(self.value)
+        return {"row": self.row, "field": self.field, "value": value, "reason": self.reason}
+
+
+@dataclass(slots=True)
+class Draft:
+    info: phones.PhoneInfo
+    name: str | None = None
+    email: str | None = None
+    company: str | None = None
+    sex: int | None = None
+    sort: int | None = None
+    extra: Any = None
+    sub_user_id: str | None = None
+    created_at: datetime | None = None
+    shown: dict[str, Any] = field(default_factory=dict)
+    keys: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RowInput:
+    """A row in one shape for both sources: plain fields, and component values by public id."""
+
+    index: int
+    fields: Mapping[str, Any]
+    components: Mapping[str, Any]
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _small_int(value: Any) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError
+    return int(value)
+
+
+class RowChecker:
+    """Checks rows against one user's components and sub-accounts."""
+
+    def __init__(
+        self,
+        components: Collection[ComponentSpec],
+        sub_user_ids: Collection[str],
+        *,
+        label: Callable[[ComponentSpec], str],
+        allow_created_at: bool = False,
+    ) -> None:
+        self.components = {c.public_id: c for c in components}
+        self.required = [c for c in components if c.required]
+        self.sub_user_ids = frozenset(sub_user_ids)
+        self.label = label
+        self.allow_created_at = allow_created_at
+
+    def check(self, row: RowInput) -> Draft | list[RowError]:
+        errors: list[RowError] = []
+
+        def reject(field_name: str, value: Any, reason: str) -> None:
+            errors.append(RowError(row.index, field_name, value, reason))
+
+        raw_phone = row.fields.get("phone")
+        info = phones.parse(str(raw_phone)) if isinstance(raw_phone, str | int) else None
+        if info is None:
+            reject("phone", raw_phone, "required" if raw_phone in (None, "") else "invalid_phone")
+            info = phones.PhoneInfo("", phones.Operator.UNKNOWN, "", None, None)
+        draft = Draft(info=info)
+        for name, limit in _TEXT_LIMITS.items():
+            text = _text(row.fields.get(name))
+            if text is not None and len(text) > limit:
+                reject(name, text, "too_long")
+            elif name == "email" and text is not None and not _EMAIL.fullmatch(text):
+                reject(name, text, "invalid_email")
+            else:
+                setattr(draft, name, text)
+        for name in ("sex", "sort"):
+            raw = row.fields.get(name)
+            try:
+                number = _small_int(raw)
+            except (TypeError, ValueError):
+                reject(name, raw, "not_integer")
+                continue
+            if name == "sex" and number is not None and number not in _SEXES:
+                reject(name, raw, "invalid_sex")
+            setattr(draft, name, number)
+        draft.extra = row.fields.get("extra")
+        sub_user_id = _text(row.fields.get("sub_user_id"))
+        if sub_user_id is not None and sub_user_id not in self.sub_user_ids:
+            reject("sub_user_id", sub_user_id, "sub_user_forbidden")
+        draft.sub_user_id = sub_user_id
+        created_at = _text(row.fields.get("created_at")) if self.allow_created_at else None
+        if created_at is not None:
+            try:
+                draft.created_at = from_wire(created_at)
+            except ValueError:
+                reject("created_at", created_at, "invalid_time")
+        self._check_components(row, draft, reject)
+        return errors or draft
+
+    def _check_components(
+        self, row: RowInput, draft: Draft, reject: Callable[[str, Any, str], None]
+    ) -> None:
+        for public_id, raw in row.components.items():
+            spec = self.components.get(public_id)
+            if spec is None:
+                reject(f"components.{public_id}", raw, "unknown_component")
+                continue
+            if values.is_empty(raw):
+                continue
+            try:
+                value = values.parse(spec.type, raw, spec.rules)
+            except values.InvalidValue as exc:
+                reject(self.label(spec), raw, exc.reason)
+                continue
+            draft.shown[public_id] = value.shown
+            draft.keys.append((spec.row_id, value.key))
+        for spec in self.required:
+            if values.is_empty(row.components.get(spec.public_id)):
+                reject(self.label(spec), None, "required")
