@@ -1,24 +1,37 @@
-"""The ``highseas`` command: serve, worker, agent, db (contract §7)."""
+"""The ``highseas`` command: serve, worker, agent, pool, db (contract §7)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas.agents import service as agents
 from highseas.background import job_registry
-from highseas.clock import to_wire
+from highseas.clock import set_service_zone, to_wire
 from highseas.config import Settings, get_settings
+from highseas.customers import pool_import as pool_import_module
+from highseas.customers.files import PoolFile, UnreadableFile
 from highseas.db import Database
 from highseas.errors import HighseasError
 from highseas.jobs import Queue, run_worker_process
@@ -31,10 +44,17 @@ app = typer.Typer(
 )
 agent_app = typer.Typer(help="Agents (partners) and their API tokens.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+pool_app = typer.Typer(help="The customer pool (客户公海).", no_args_is_help=True)
 app.add_typer(agent_app, name="agent")
+app.add_typer(pool_app, name="pool")
 app.add_typer(db_app, name="db")
 
 T = TypeVar("T")
+
+
+class Encoding(StrEnum):
+    UTF8 = "utf-8"
+    GBK = "gbk"
 
 
 def _settings() -> Settings:
@@ -156,6 +176,60 @@ def agent_revoke(token: Annotated[str, typer.Argument(help="the token to revoke"
         return {"revoked": True, "agent_id": str(record.agent_id), "token_prefix": record.prefix}
 
     _print_json(_in_transaction(_settings(), work))
+
+
+@pool_app.command("import")
+def pool_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV or XLSX; header row: phone, name, email, "
+            "company, sex, sort, extra, created_at, component names"
+        ),
+    ],
+    user: Annotated[str, typer.Option("--user", help="the user (main account) id")],
+    encoding: Annotated[
+        Encoding, typer.Option(help="CSV text encoding (a UTF-8 BOM is accepted)")
+    ] = Encoding.UTF8,
+) -> None:
+    """Bulk-load a file into a user's pool; prints a JSON summary as the last line."""
+    settings = _settings()
+    set_service_zone(settings.zone)
+    upgrade(settings.database_url)
+    pool_file = PoolFile(file, encoding.value)
+
+    async def run() -> pool_import_module.Summary:
+        database = Database(settings.database_url)
+        try:
+            with _progress() as progress:
+                total = await asyncio.to_thread(pool_file.count_rows)
+                bar = progress.add_task(f"importing {file.name}", total=total)
+                return await pool_import_module.import_file(
+                    database, user, pool_file, on_progress=lambda n: progress.advance(bar, n)
+                )
+        finally:
+            await database.dispose()
+
+    try:
+        summary = asyncio.run(run())
+    except UnreadableFile as exc:
+        typer.echo(f"highseas: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except HighseasError as exc:
+        typer.echo(f"highseas: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    _print_json(dataclasses.asdict(summary))
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
 
 
 @db_app.command("upgrade")

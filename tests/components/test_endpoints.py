@@ -4,9 +4,10 @@ import uuid
 
 import httpx
 
+from highseas.config import Settings
 from highseas.db import Database
 from tests.fixtures.assertions import assert_error
-from tests.fixtures.factories import make_agent, make_user
+from tests.fixtures.factories import make_agent, make_user, run_jobs
 
 
 async def _setup(db: Database) -> tuple[dict[str, str], str]:
@@ -75,7 +76,9 @@ async def test_rejections(client: httpx.AsyncClient, db: Database) -> None:
     )
     assert "type" in assert_error(bad_type, 422, "validation_failed")["errors"]
     bad_rule = await client.post(
-        f"{base}/component", json={"name": "y", "type": "text", "validate": ["email"]}, headers=headers
+        f"{base}/component",
+        json={"name": "y", "type": "text", "validate": ["email"]},
+        headers=headers,
     )
     assert "validate.0" in assert_error(bad_rule, 422, "validation_failed")["errors"]
 
@@ -93,13 +96,13 @@ async def test_rejections(client: httpx.AsyncClient, db: Database) -> None:
 
 
 async def test_type_is_fixed_once_values_exist(
-    client: httpx.AsyncClient, db: Database, settings: object
+    client: httpx.AsyncClient, db: Database, settings: Settings
 ) -> None:
-    from tests.fixtures.factories import run_jobs
-
     headers, base = await _setup(db)
     component = (
-        await client.post(f"{base}/component", json={"name": "年龄", "type": "number"}, headers=headers)
+        await client.post(
+            f"{base}/component", json={"name": "年龄", "type": "number"}, headers=headers
+        )
     ).json()["data"]
     # No values yet: the type may change.
     retyped = await client.put(
@@ -108,10 +111,14 @@ async def test_type_is_fixed_once_values_exist(
     assert retyped.json()["data"]["type"] == "text"
     await client.post(
         f"{base}/async_customer",
-        json={"data": [{"phone": "13812345678", "components": [{"id": component["id"], "value": "3"}]}]},
+        json={
+            "data": [
+                {"phone": "13812345678", "components": [{"id": component["id"], "value": "3"}]}
+            ]
+        },
         headers=headers,
     )
-    await run_jobs(db, settings)  # type: ignore[arg-type]
+    await run_jobs(db, settings)
     locked = await client.put(
         f"{base}/component/{component['id']}", json={"type": "number"}, headers=headers
     )

@@ -14,6 +14,7 @@ from highseas.config import Settings
 from highseas.db import Database
 from tests.customers.pool import Pool, make_pool
 from tests.fixtures.assertions import assert_error
+from tests.fixtures.factories import run_jobs
 
 
 @pytest.fixture
@@ -89,10 +90,10 @@ async def test_filter(
 async def test_empty_and_not_empty(
     client: httpx.AsyncClient, pool: Pool, db: Database, settings: Settings
 ) -> None:
-    from tests.fixtures.factories import run_jobs
-
     extra = await client.post(
-        f"{pool.base}/async_customer", json={"data": [{"phone": "13900000001"}]}, headers=pool.headers
+        f"{pool.base}/async_customer",
+        json={"data": [{"phone": "13900000001"}]},
+        headers=pool.headers,
     )
     assert extra.status_code == 200
     await run_jobs(db, settings)
@@ -107,7 +108,9 @@ async def test_created_at_range(client: httpx.AsyncClient, pool: Pool) -> None:
     now = to_wire(utcnow())
     everything = await _phones(client, pool, {"created_at": ["2020-01-01 00:00:00", now]})
     assert everything == _expected(pool, lambda r: True)
-    nothing = await _phones(client, pool, {"created_at": ["2020-01-01 00:00:00", "2020-12-31 23:59:59"]})
+    nothing = await _phones(
+        client, pool, {"created_at": ["2020-01-01 00:00:00", "2020-12-31 23:59:59"]}
+    )
     assert nothing == set()
 
 
@@ -115,7 +118,9 @@ async def test_query_string_and_post_give_the_same_answer(
     client: httpx.AsyncClient, pool: Pool
 ) -> None:
     company = pool.components["公司名称"]
-    expected = _expected(pool, lambda r: r["company_component"] == "百度" and r["operator"] in (1, 3))
+    expected = _expected(
+        pool, lambda r: r["company_component"] == "百度" and r["operator"] in (1, 3)
+    )
     components = json.dumps([{"id": company, "value": "百度"}], ensure_ascii=False)
     variants = [
         ("GET", {"components": components, "operator": "[1,3]", "per_page": "1000"}, None),
@@ -131,9 +136,13 @@ async def test_query_string_and_post_give_the_same_answer(
         assert response.status_code == 200, (params, response.text)
         assert {r["phone"] for r in response.json()["data"]} == expected, params
     scalar = await client.get(
-        f"{pool.base}/get_customer", params={"operator": "4", "per_page": "1000"}, headers=pool.headers
+        f"{pool.base}/get_customer",
+        params={"operator": "4", "per_page": "1000"},
+        headers=pool.headers,
     )
-    assert {r["phone"] for r in scalar.json()["data"]} == _expected(pool, lambda r: r["operator"] == 4)
+    assert {r["phone"] for r in scalar.json()["data"]} == _expected(
+        pool, lambda r: r["operator"] == 4
+    )
 
 
 async def test_rows_and_pagination(client: httpx.AsyncClient, pool: Pool) -> None:
@@ -158,7 +167,11 @@ async def test_rows_and_pagination(client: httpx.AsyncClient, pool: Pool) -> Non
     assert row["operator"] == sent["operator"]
     assert row["operator_name"] == {1: "电信", 2: "联通", 3: "移动", 4: "广电"}[sent["operator"]]
     values = {c["name"]: c["value"] for c in row["components"]}
-    assert values == {"公司名称": sent["company_component"], "年龄": sent["age"], "签约日期": sent["signed"]}
+    assert values == {
+        "公司名称": sent["company_component"],
+        "年龄": sent["age"],
+        "签约日期": sent["signed"],
+    }
 
 
 REJECTIONS: list[tuple[str, Callable[[dict[str, str]], dict[str, Any]], str, str]] = [

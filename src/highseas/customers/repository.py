@@ -27,18 +27,55 @@ async def insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> d
     cannot both add a phone."""
     if not rows:
         return {}
-    statement = (
-        _insert(session, _CUSTOMERS)  # type: ignore[attr-defined]
-        .on_conflict_do_nothing(index_elements=["user_id", "phone"])
-        .returning(_CUSTOMERS.c.id, _CUSTOMERS.c.phone)
+    statement = _insert(session, _CUSTOMERS).on_conflict_do_nothing(  # type: ignore[attr-defined]
+        index_elements=["user_id", "phone"]
     )
-    result = await session.execute(statement, list(rows))
+    if session.get_bind().dialect.name == "sqlite":
+        return await _insert_new_sqlite(session, statement, rows)
+    result = await session.execute(statement.returning(_CUSTOMERS.c.id, _CUSTOMERS.c.phone), rows)
     return {phone: customer_id for customer_id, phone in result.all()}
 
 
-async def insert_values(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+async def _insert_new_sqlite(
+    session: AsyncSession, statement: Insert, rows: Sequence[dict[str, Any]]
+) -> dict[str, int]:
+    # The bulk path of ``pool import``: SQLAlchemy's per-row parameter handling cost more than
+    # SQLite's own work (docs/adr/0005-component-values.md), so bind with the columns' own
+    # processors once and hand plain tuples to the driver. The transaction holds SQLite's
+    # only write lock (BEGIN IMMEDIATE) and ids only grow (AUTOINCREMENT), so the new rows
+    # are exactly those above the largest id seen before.
+    connection = await session.connection()
+    dialect = connection.dialect
+    compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
+    processors = [
+        _CUSTOMERS.c[name].type.bind_processor(dialect) for name in compiled.positiontup or ()
+    ]
+    names = list(compiled.positiontup or ())
+    parameters = [
+        tuple(
+            value if process is None else process(value)
+            for process, value in zip(processors, (row[name] for name in names), strict=True)
+        )
+        for row in rows
+    ]
+    before = (await session.execute(select(func.coalesce(func.max(Customer.id), 0)))).scalar_one()
+    await connection.exec_driver_sql(str(compiled), parameters)
+    query = select(Customer.id, Customer.phone).where(Customer.id > before)
+    return {phone: customer_id for customer_id, phone in (await session.execute(query)).all()}
+
+
+async def insert_values(session: AsyncSession, rows: Sequence[tuple[int, str, int]]) -> None:
+    """(component_id, value_key, customer_id) rows of new customers."""
     if rows:
-        await session.execute(_VALUES.insert(), list(rows))
+        connection = await session.connection()
+        names = ["component_id", "value_key", "customer_id"]
+        compiled = _VALUES.insert().compile(dialect=connection.dialect, column_keys=names)
+        parameters: list[Any] = (
+            list(rows)
+            if compiled.positional
+            else [dict(zip(names, row, strict=True)) for row in rows]
+        )
+        await connection.exec_driver_sql(str(compiled), parameters)
 
 
 async def sub_user_ids(session: AsyncSession, user_id: uuid.UUID) -> list[str]:

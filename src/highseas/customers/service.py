@@ -288,12 +288,9 @@ async def ingest(
     checker: RowChecker,
     rows: Iterable[RowInput],
     result: IngestResult,
-    *,
-    seen: set[str] | None = None,
 ) -> list[tuple[RowInput, list[RowError]]]:
-    """Check and store rows; a phone already in the pool, or earlier among the rows (``seen``
-    spans calls), is a duplicate. Adds to ``result``; returns the rejected rows with why."""
-    seen = set() if seen is None else seen
+    """Check and store rows; a phone already in the pool, or earlier among the rows, is a
+    duplicate. Adds to ``result``; returns the rejected rows with why."""
     rejected: list[tuple[RowInput, list[RowError]]] = []
     drafts: dict[str, tuple[RowInput, Draft]] = {}
     for row in rows:
@@ -302,28 +299,24 @@ async def ingest(
             result.rejected += 1
             result.note(checked)
             rejected.append((row, checked))
-        elif checked.info.phone in seen:
+        elif checked.info.phone in drafts:
             duplicate = RowError(row.index, "phone", checked.info.phone, "duplicate")
             result.duplicates += 1
             result.note([duplicate])
         else:
-            seen.add(checked.info.phone)
             drafts[checked.info.phone] = (row, checked)
     now = utcnow()
     created = await repository.insert_new(
         session, [_customer_row(user, draft, now) for _, draft in drafts.values()]
     )
-    value_rows: list[dict[str, Any]] = []
+    value_rows: list[tuple[int, str, int]] = []
     for phone, (row, draft) in drafts.items():
         customer_id = created.get(phone)
         if customer_id is None:
             result.duplicates += 1
             result.note([RowError(row.index, "phone", phone, "duplicate")])
             continue
-        value_rows += [
-            {"component_id": component_id, "value_key": key, "customer_id": customer_id}
-            for component_id, key in draft.keys
-        ]
+        value_rows += [(component_id, key, customer_id) for component_id, key in draft.keys]
     result.created += len(created)
     await repository.insert_values(session, value_rows)
     return rejected

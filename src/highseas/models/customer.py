@@ -33,6 +33,8 @@ class Customer(BigIntPrimaryKey, Timestamps, Base):
     __table_args__ = (
         UniqueConstraint("user_id", "phone"),
         Index("ix_customers_user_id_created_at", "user_id", "created_at"),
+        # Ids never come back after a delete: they order arrivals and bound snapshots.
+        {"sqlite_autoincrement": True},
     )
 
     public_id: Mapped[uuid.UUID] = mapped_column(unique=True, default=new_public_id)

@@ -42,7 +42,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_components")),
         sa.UniqueConstraint("public_id", name=op.f("uq_components_public_id")),
-        sa.UniqueConstraint("user_id", "name", name=op.f("uq_components_user_id")),
+        sa.UniqueConstraint("user_id", "name", name=op.f("uq_components_user_id_name")),
     )
     op.create_table(
         "batches",
@@ -133,7 +133,8 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
         sa.UniqueConstraint("public_id", name=op.f("uq_customers_public_id")),
-        sa.UniqueConstraint("user_id", "phone", name=op.f("uq_customers_user_id")),
+        sa.UniqueConstraint("user_id", "phone", name=op.f("uq_customers_user_id_phone")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.create_index(
