@@ -114,6 +114,30 @@ def _contains_text_postgresql(element: _contains_text, compiler: SQLCompiler, **
     return f"strpos({compiler.process(element.clauses, **kw)}) > 0"
 
 
+class _not_indexed(FunctionElement[Any]):
+    """A column the planner must not choose an index for (SQLite: unary ``+``).
+
+    Without statistics, or with statistics a long-lived connection loaded before the pool
+    grew, SQLite guesses that ``user_id = ?`` selects few rows and walks the user's whole
+    pool instead of seeking the values index. PostgreSQL plans from live statistics."""
+
+    inherit_cache = True
+
+    def __init__(self, column: Any) -> None:
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(_not_indexed)
+def _not_indexed_default(element: _not_indexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(_not_indexed, "sqlite")
+def _not_indexed_sqlite(element: _not_indexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"+{compiler.process(element.clauses, **kw)}"
+
+
 def _next_prefix(prefix: str) -> str:
     # The smallest string greater than every string that starts with ``prefix`` (code point
     # order, which byte order of UTF-8 follows).
@@ -160,11 +184,21 @@ def _component_condition(
     )
 
 
+# The most selective kinds first: the planner tends to drive from the first seekable term.
+_SELECTIVITY = [FilterOp.EQ, FilterOp.IN, FilterOp.PREFIX, FilterOp.BETWEEN, FilterOp.GTE]
+_SELECTIVITY += [FilterOp.LTE, FilterOp.CONTAINS, FilterOp.NOT_EMPTY, FilterOp.EMPTY]
+
+
 def condition(pool_filter: PoolFilter, component_ids: Mapping[str, int]) -> ColumnElement[bool]:
     """All given filters, AND-ed; ``component_ids`` maps public component ids that still exist
     to their row ids."""
-    parts: list[ColumnElement[bool]] = [Customer.user_id == uuid.UUID(pool_filter.user_id)]
-    parts += [_component_condition(c, component_ids) for c in pool_filter.components]
+    components = sorted(pool_filter.components, key=lambda c: _SELECTIVITY.index(c.op))
+    values_drive = pool_filter.phones is None and any(
+        c.op is not FilterOp.EMPTY and c.component_id in component_ids for c in components
+    )
+    user_column = _not_indexed(Customer.user_id) if values_drive else Customer.user_id
+    parts: list[ColumnElement[bool]] = [user_column == uuid.UUID(pool_filter.user_id)]
+    parts += [_component_condition(c, component_ids) for c in components]
     if pool_filter.phones is not None:
         parts.append(Customer.phone.in_(pool_filter.phones))
     if pool_filter.created_from is not None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from highseas.components.service import parse_public_id
-from highseas.customers import service
+from highseas.customers import repository, service
 from highseas.customers.files import PoolFile, UnreadableFile
 from highseas.customers.rows import RowChecker, RowInput
 from highseas.db import Database
@@ -120,6 +120,8 @@ async def import_file(
         for chunk in _chunks(_rows(records, plan), CHUNK_ROWS):
             await _store(database, user, chunk, checker=checker, result=result, writer=writer)
             on_progress(len(chunk))
+    async with database.transaction() as session:
+        await repository.refresh_statistics(session)
     if result.rejected == 0:
         rejected_path.unlink()
     return Summary(

@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Table, delete, func, select
+from sqlalchemy import ColumnElement, Insert, Table, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,7 +89,8 @@ async def page(
     total = (
         await session.execute(select(func.count()).select_from(Customer).where(condition))
     ).scalar_one()
-    query = select(Customer).where(condition).order_by(Customer.id.desc())
+    query = select(Customer).where(condition)
+    query = query.order_by(Customer.created_at.desc(), Customer.id.desc())
     rows = (await session.execute(query.offset(offset).limit(limit))).scalars().all()
     return list(rows), total
 
@@ -105,3 +106,15 @@ async def delete_where(session: AsyncSession, condition: ColumnElement[bool]) ->
     # Values go by ON DELETE CASCADE (indexed by customer_id).
     deleted = await session.execute(delete(Customer).where(condition).returning(Customer.id))
     return len(deleted.all())
+
+
+async def refresh_statistics(session: AsyncSession) -> None:
+    """Planner statistics after a bulk load (autovacuum would only get to it later). SQLite
+    samples (analysis_limit) so this stays quick on a large pool; filters do not depend on
+    it there (customers/filters.py), but the other queries plan better."""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(text("PRAGMA analysis_limit=1000"))
+        await session.execute(text("ANALYZE customers"))
+        await session.execute(text("ANALYZE customer_values"))
+    else:
+        await session.execute(text("ANALYZE customers, customer_values"))
