@@ -7,6 +7,7 @@ composition instead of import-time decorators: no import order to get right, no 
 
 from __future__ import annotations
 
+from highseas.callbacks import jobs as callbacks_jobs
 from highseas.config import Settings
 from highseas.customers import jobs as customers_jobs
 from highseas.jobs import Registry
@@ -14,5 +15,6 @@ from highseas.jobs import Registry
 
 def job_registry(settings: Settings) -> Registry:
     registry = Registry(default_max_attempts=settings.job_max_attempts)
+    callbacks_jobs.register(registry, settings)
     customers_jobs.register(registry)
     return registry

@@ -15,6 +15,7 @@ from highseas.agents.endpoints import router as agents_router
 from highseas.api_errors import install_error_handlers
 from highseas.background import job_registry as app_job_registry
 from highseas.batches.endpoints import router as batches_router
+from highseas.callbacks.endpoints import router as callbacks_router
 from highseas.clock import set_service_zone
 from highseas.components.endpoints import router as components_router
 from highseas.config import Settings
@@ -77,6 +78,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(agents_router)
     app.include_router(users_router)
+    app.include_router(callbacks_router)
     app.include_router(components_router)
     app.include_router(customers_router)
     app.include_router(batches_router)

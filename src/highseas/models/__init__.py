@@ -3,6 +3,14 @@
 from highseas.models.agent import Agent, AgentToken
 from highseas.models.base import Base
 from highseas.models.batch import Batch, BatchState, BatchType
+from highseas.models.callback import (
+    CallbackAttempt,
+    CallbackEndpoint,
+    CallbackMessage,
+    CallbackSecret,
+    CallbackType,
+    DeliveryState,
+)
 from highseas.models.component import Component, ComponentStatus, ComponentType, ValidateRule
 from highseas.models.customer import Customer, CustomerValue
 from highseas.models.job import Job, JobState
@@ -15,11 +23,17 @@ __all__ = [
     "Batch",
     "BatchState",
     "BatchType",
+    "CallbackAttempt",
+    "CallbackEndpoint",
+    "CallbackMessage",
+    "CallbackSecret",
+    "CallbackType",
     "Component",
     "ComponentStatus",
     "ComponentType",
     "Customer",
     "CustomerValue",
+    "DeliveryState",
     "Job",
     "JobState",
     "SubUser",

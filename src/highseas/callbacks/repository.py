@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from highseas.clock import utcnow
+from highseas.models import (
+    CallbackAttempt,
+    CallbackEndpoint,
+    CallbackMessage,
+    CallbackSecret,
+    CallbackType,
+)
+
+
+def _insert(session: AsyncSession, model: type[Any]) -> Any:
+    # ON CONFLICT is not portable SQL: each dialect has its own insert construct.
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+async def endpoint_of(
+    session: AsyncSession, agent_id: uuid.UUID, type: CallbackType
+) -> CallbackEndpoint | None:
+    query = select(CallbackEndpoint).where(
+        CallbackEndpoint.agent_id == agent_id, CallbackEndpoint.type == type
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def endpoints_of(
+    session: AsyncSession, agent_id: uuid.UUID, *, offset: int, limit: int
+) -> tuple[list[CallbackEndpoint], int]:
+    where = CallbackEndpoint.agent_id == agent_id
+    total = (
+        await session.execute(select(func.count()).select_from(CallbackEndpoint).where(where))
+    ).scalar_one()
+    query = select(CallbackEndpoint).where(where).order_by(CallbackEndpoint.type)
+    rows = (await session.execute(query.offset(offset).limit(limit))).scalars().all()
+    return list(rows), total
+
+
+async def upsert_endpoint(
+    session: AsyncSession, agent_id: uuid.UUID, type: CallbackType, url: str
+) -> CallbackEndpoint:
+    now = utcnow()
+    insert = _insert(session, CallbackEndpoint).values(
+        id=uuid.uuid4(), agent_id=agent_id, type=type, url=url, created_at=now, updated_at=now
+    )
+    statement = (
+        insert.on_conflict_do_update(
+            index_elements=["agent_id", "type"],
+            set_={"url": insert.excluded.url, "updated_at": insert.excluded.updated_at},
+        )
+        .returning(CallbackEndpoint)
+        .execution_options(populate_existing=True)
+    )
+    endpoint: CallbackEndpoint = (await session.scalars(statement)).one()
+    return endpoint
+
+
+async def delete_endpoint(
+    session: AsyncSession, agent_id: uuid.UUID, type: CallbackType
+) -> str | None:
+    """Remove the endpoint; its URL, or None if there was none."""
+    statement = (
+        delete(CallbackEndpoint)
+        .where(CallbackEndpoint.agent_id == agent_id, CallbackEndpoint.type == type)
+        .returning(CallbackEndpoint.url)
+    )
+    url: str | None = (await session.execute(statement)).scalar_one_or_none()
+    return url
+
+
+async def secret_of(
+    session: AsyncSession, agent_id: uuid.UUID, *, for_update: bool = False
+) -> CallbackSecret | None:
+    query = select(CallbackSecret).where(CallbackSecret.agent_id == agent_id)
+    if for_update:
+        query = query.with_for_update()
+    return (
+        await session.execute(query.execution_options(populate_existing=True))
+    ).scalar_one_or_none()
+
+
+async def add_secret_if_missing(session: AsyncSession, agent_id: uuid.UUID, sealed: str) -> None:
+    now = utcnow()
+    statement = (
+        _insert(session, CallbackSecret)
+        .values(agent_id=agent_id, sealed=sealed, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["agent_id"])
+    )
+    await session.execute(statement)
+
+
+async def add(session: AsyncSession, row: CallbackMessage | CallbackAttempt) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def message(
+    session: AsyncSession, message_id: str, *, for_update: bool = False
+) -> CallbackMessage | None:
+    query = select(CallbackMessage).where(CallbackMessage.id == message_id)
+    if for_update:
+        query = query.with_for_update()
+    return (
+        await session.execute(query.execution_options(populate_existing=True))
+    ).scalar_one_or_none()
+
+
+async def message_of_batch(
+    session: AsyncSession, batch_id: uuid.UUID, *, for_update: bool = False
+) -> CallbackMessage | None:
+    query = select(CallbackMessage).where(CallbackMessage.batch_id == batch_id)
+    if for_update:
+        query = query.with_for_update()
+    return (
+        await session.execute(query.execution_options(populate_existing=True))
+    ).scalar_one_or_none()
+
+
+async def attempts_of(session: AsyncSession, message_id: str) -> list[CallbackAttempt]:
+    query = (
+        select(CallbackAttempt)
+        .where(CallbackAttempt.message_id == message_id)
+        .order_by(CallbackAttempt.at, CallbackAttempt.id)
+    )
+    return list((await session.execute(query)).scalars())
