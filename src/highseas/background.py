@@ -10,6 +10,7 @@ from __future__ import annotations
 from highseas.callbacks import jobs as callbacks_jobs
 from highseas.config import Settings
 from highseas.customers import jobs as customers_jobs
+from highseas.imports import jobs as imports_jobs
 from highseas.jobs import Registry
 
 
@@ -17,4 +18,5 @@ def job_registry(settings: Settings) -> Registry:
     registry = Registry(default_max_attempts=settings.job_max_attempts)
     callbacks_jobs.register(registry, settings)
     customers_jobs.register(registry)
+    imports_jobs.register(registry, settings)
     return registry

@@ -42,6 +42,16 @@ class NotFound(HighseasError):
     reason = "not_found"
 
 
+class Conflict(HighseasError):
+    status_code = 409
+    reason = "conflict"
+
+
+class Gone(HighseasError):
+    status_code = 410
+    reason = "gone"
+
+
 class PayloadTooLarge(HighseasError):
     status_code = 413
     reason = "payload_too_large"

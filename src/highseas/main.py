@@ -14,7 +14,9 @@ from highseas import __version__
 from highseas.agents.endpoints import router as agents_router
 from highseas.api_errors import install_error_handlers
 from highseas.background import job_registry as app_job_registry
+from highseas.batches.endpoints import downloads as downloads_router
 from highseas.batches.endpoints import router as batches_router
+from highseas.call_tasks.endpoints import router as call_tasks_router
 from highseas.callbacks.endpoints import router as callbacks_router
 from highseas.clock import set_service_zone
 from highseas.components.endpoints import router as components_router
@@ -23,6 +25,7 @@ from highseas.customers.endpoints import router as customers_router
 from highseas.db import Database
 from highseas.envelope import Envelope, ok
 from highseas.errors import ServiceUnavailable
+from highseas.imports.endpoints import router as imports_router
 from highseas.jobs import Registry, Worker
 from highseas.middleware import RequestContextMiddleware
 from highseas.users.endpoints import router as users_router
@@ -81,7 +84,10 @@ def create_app(
     app.include_router(callbacks_router)
     app.include_router(components_router)
     app.include_router(customers_router)
+    app.include_router(call_tasks_router)
     app.include_router(batches_router)
+    app.include_router(downloads_router)
+    app.include_router(imports_router)
     _add_probes(app)
     return app
 

@@ -7,8 +7,8 @@ import pytest
 
 from highseas.config import Settings
 from highseas.db import Database
-from tests.callbacks.receiver import Receiver
 from tests.fixtures.factories import AgentWithToken, make_agent
+from tests.fixtures.receiver import Receiver
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from highseas.config import Settings
 from highseas.db import Database
 from highseas.jobs import Queue, Worker
 from highseas.models import CallbackType
-from tests.callbacks.receiver import Received
 from tests.fixtures.factories import AgentWithToken
+from tests.fixtures.receiver import Received
 
 PAYLOAD: dict[str, Any] = {
     "mode": "batch",

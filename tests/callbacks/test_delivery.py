@@ -19,9 +19,9 @@ from highseas.config import Settings
 from highseas.db import Database
 from highseas.errors import NotFound
 from highseas.models import CallbackType, DeliveryState, Job, JobState
-from tests.callbacks.receiver import Receiver, Reply
 from tests.callbacks.steps import PAYLOAD, configure, deliver, delivery, emit, signed_by
 from tests.fixtures.factories import AgentWithToken
+from tests.fixtures.receiver import Receiver, Reply
 
 
 async def test_fails_twice_then_succeeds_three_signed_attempts_one_id(

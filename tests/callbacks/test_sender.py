@@ -13,7 +13,7 @@ from highseas.callbacks import ssrf
 from highseas.callbacks.sender import Outgoing, send
 from highseas.callbacks.signing import new_secret
 from tests.callbacks.certificates import Authority
-from tests.callbacks.receiver import Receiver
+from tests.fixtures.receiver import Receiver
 
 _real_getaddrinfo = socket.getaddrinfo
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas.clock import utcnow
 from highseas.db import Database
@@ -142,6 +143,47 @@ async def test_permanent_error_fails_at_once(db: Database) -> None:
     job = await _job(db, job_id)
     assert (job.state, job.attempts) == (JobState.FAILED, 1)
     assert job.last_error == "PermanentJobError: the file is not a spreadsheet"
+
+
+async def test_failure_hook_runs_once_when_the_job_fails_for_good(db: Database) -> None:
+    registry = Registry()
+    reported: list[tuple[dict[str, object], str]] = []
+
+    async def on_failure(session: AsyncSession, payload: dict[str, object], error: str) -> None:
+        reported.append((payload, error))
+        session.add(Agent(name="told"))  # in the transaction that fails the job
+
+    @registry.handler("tests.doomed", max_attempts=2, on_failure=on_failure)
+    async def doomed(context: JobContext) -> None:
+        raise RuntimeError(f"attempt {context.attempt}")
+
+    job_id = await _enqueue(db, registry, "tests.doomed", batch="b1")
+    worker = make_worker(db, registry)
+    assert await worker.run_one("default")
+    assert reported == []  # a retry is not a failure
+    async with db.transaction() as session:
+        await session.execute(update(Job).where(Job.id == job_id).values(run_at=utcnow()))
+    assert await worker.run_one("default")
+    assert reported == [({"batch": "b1"}, "RuntimeError: attempt 2")]
+    assert await _agent_names(db) == ["told"]
+
+
+async def test_a_failing_failure_hook_still_fails_the_job(db: Database) -> None:
+    registry = Registry()
+
+    async def on_failure(session: AsyncSession, _payload: dict[str, object], _error: str) -> None:
+        session.add(Agent(name="rolled back"))
+        await session.flush()
+        raise RuntimeError("hook broken")
+
+    @registry.handler("tests.doomed", on_failure=on_failure)
+    async def doomed(_context: JobContext) -> None:
+        raise PermanentJobError("no")
+
+    job_id = await _enqueue(db, registry, "tests.doomed")
+    await make_worker(db, registry).run_one("default")
+    assert (await _job(db, job_id)).state is JobState.FAILED
+    assert await _agent_names(db) == []
 
 
 async def test_a_worker_that_lost_its_lease_rolls_back_and_the_job_succeeds_once(

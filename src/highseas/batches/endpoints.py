@@ -1,16 +1,23 @@
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import StreamingResponse
 
-from highseas.batches import service
+from highseas.batches import repository, service
 from highseas.batches.schemas import BatchQuery, BatchRead
-from highseas.dependencies import SessionDep
+from highseas.db import Database
+from highseas.dependencies import RegistryDep, SessionDep, SettingsDep
 from highseas.envelope import Envelope, PageDep, PageEnvelope, ok, page
 from highseas.users.dependencies import OwnedUserDep
 
 router = APIRouter(prefix="/agent-api/user/{user_id}", tags=["batches"])
+# The key is the credential: no token, no user in the path (contract §3).
+downloads = APIRouter(prefix="/agent-api", tags=["batches"])
 
 
 @router.get("/identification/{unique_id}", response_model=Envelope[BatchRead])
@@ -20,7 +27,22 @@ async def identification(
     session: SessionDep,
 ) -> Envelope[BatchRead]:
     """查看回调数据: a batch's callback message, state and delivery."""
-    return ok(service.read(await service.owned(session, user, unique_id)))
+    return ok(await service.read(session, await service.owned(session, user, unique_id)))
+
+
+@router.post("/identification/{unique_id}/redeliver", response_model=Envelope[BatchRead])
+async def redeliver(
+    unique_id: Annotated[str, Path(description="the unique_id of a finished batch")],
+    user: OwnedUserDep,
+    session: SessionDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+) -> Envelope[BatchRead]:
+    """Send the batch's callback message again (same ``webhook-id``); an expired download
+    link is replaced by a fresh one."""
+    batch = await service.owned(session, user, unique_id)
+    await service.redeliver(session, registry, batch, settings)
+    return ok(await service.read(session, batch), "已重新发送")
 
 
 @router.get("/batches", response_model=PageEnvelope[BatchRead])
@@ -32,4 +54,30 @@ async def list_batches(
 ) -> PageEnvelope[BatchRead]:
     """The user's batches, newest first, to reconcile missed callbacks."""
     batches, total = await service.list_batches(session, user, filters, params)
-    return page([service.read(b) for b in batches], total, params)
+    return page([await service.read(session, b) for b in batches], total, params)
+
+
+@downloads.get(
+    "/download-number",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/json": {"example": {"numbers": ["13012121212"]}}}}},
+)
+async def download_numbers(
+    key: Annotated[str, Query(description="the key from the callback's data.url")],
+    session: SessionDep,
+    request: Request,
+) -> StreamingResponse:
+    """The numbers a batch imported into its task, by pool customer. The key is the credential
+    (no token); 404 unknown, 410 expired."""
+    batch_id = await service.batch_of_download_key(session, key)
+    database: Database = request.app.state.db
+    return StreamingResponse(_numbers_json(database, batch_id), media_type="application/json")
+
+
+async def _numbers_json(database: Database, batch_id: uuid.UUID) -> AsyncIterator[bytes]:
+    yield b'{"numbers":['
+    separator = b""
+    async for phones in repository.numbers_of_batch(database, batch_id):
+        yield separator + json.dumps(phones)[1:-1].encode()
+        separator = b","
+    yield b"]}"

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas.batches.schemas import BatchQuery
-from highseas.models import Batch
+from highseas.db import Database
+from highseas.models import Batch, DownloadKey, TaskNumber
 
 
 async def add(session: AsyncSession, batch: Batch) -> None:
@@ -31,9 +34,50 @@ async def page_of_user(
         condition &= Batch.type == filters.type
     if filters.state is not None:
         condition &= Batch.state == filters.state
+    if filters.task_id is not None:
+        condition &= Batch.task_id == filters.task_id
     total = (
         await session.execute(select(func.count()).select_from(Batch).where(condition))
     ).scalar_one()
     query = select(Batch).where(condition).order_by(Batch.accepted_at.desc(), Batch.id)
     rows = (await session.execute(query.offset(offset).limit(limit))).scalars().all()
     return list(rows), total
+
+
+async def add_download_key(
+    session: AsyncSession, *, key_hash: str, batch_id: uuid.UUID, expires_at: datetime
+) -> None:
+    session.add(DownloadKey(key_hash=key_hash, batch_id=batch_id, expires_at=expires_at))
+    await session.flush()
+
+
+async def download_key(session: AsyncSession, key_hash: str) -> DownloadKey | None:
+    return await session.get(DownloadKey, key_hash)
+
+
+async def numbers_of_batch(
+    database: Database, batch_id: uuid.UUID, *, page_size: int = 5000
+) -> AsyncIterator[list[str]]:
+    """The phones a batch added, by pool customer, a page at a time, each page in its own
+    short transaction (a long download holds no lock and no snapshot)."""
+    after: int | None = -1
+    while True:
+        async with database.sessions() as session:
+            query = (
+                select(TaskNumber.customer_id, TaskNumber.phone)
+                .where(TaskNumber.batch_id == batch_id, TaskNumber.customer_id > after)
+                .order_by(TaskNumber.customer_id)
+                .limit(page_size)
+            )
+            rows = (await session.execute(query)).all()
+        if not rows:
+            return
+        yield [phone for _, phone in rows]
+        after = rows[-1][0]
+
+
+async def has_live_download_key(session: AsyncSession, batch_id: uuid.UUID, now: datetime) -> bool:
+    query = select(DownloadKey.key_hash).where(
+        DownloadKey.batch_id == batch_id, DownloadKey.expires_at > now
+    )
+    return (await session.execute(query.limit(1))).first() is not None

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from highseas.callbacks.schemas import DeliveryRead
 from highseas.clock import WireTime
 from highseas.models import BatchState, BatchType
 
@@ -24,7 +25,9 @@ class BatchRead(BaseModel):
     state: BatchState
     accepted_at: WireTime
     finished_at: WireTime | None
-    delivery: Any = None
+    delivery: DeliveryRead | None = Field(
+        description="the callback message's delivery, attempt by attempt; null if none"
+    )
 
 
 class BatchQuery(BaseModel):
@@ -32,3 +35,4 @@ class BatchQuery(BaseModel):
 
     type: BatchType | None = None
     state: BatchState | None = None
+    task_id: uuid.UUID | None = None

@@ -6,19 +6,24 @@ returned, the work exists (ADR 0002). The job calls ``start`` and then ``finish`
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas.batches import repository
 from highseas.batches.schemas import BatchQuery, BatchRead
+from highseas.callbacks import service as callbacks
 from highseas.clock import utcnow
 from highseas.components.service import parse_public_id
+from highseas.config import Settings
 from highseas.envelope import PageParams
-from highseas.errors import NotFound
+from highseas.errors import Conflict, Gone, NotFound
 from highseas.jobs import Registry, enqueue
-from highseas.models import Batch, BatchState, BatchType, User
+from highseas.models import Batch, BatchState, BatchType, CallbackType, User
 
 
 async def accept(
@@ -30,9 +35,17 @@ async def accept(
     job_kind: str,
     request: dict[str, Any],
     encryption: bool = False,
+    task_id: uuid.UUID | None = None,
+    batch_id: uuid.UUID | None = None,
 ) -> Batch:
     batch = Batch(
-        agent_id=user.agent_id, user_id=user.id, type=type, request=request, encryption=encryption
+        id=batch_id or uuid.uuid4(),
+        agent_id=user.agent_id,
+        user_id=user.id,
+        type=type,
+        task_id=task_id,
+        request=request,
+        encryption=encryption,
     )
     await repository.add(session, batch)
     await enqueue(session, registry, job_kind, {"batch_id": str(batch.id)})
@@ -51,12 +64,43 @@ async def start(session: AsyncSession, batch_id: uuid.UUID) -> Batch | None:
 
 
 async def finish(
-    session: AsyncSession, batch: Batch, result: dict[str, Any], *, succeeded: bool = True
+    session: AsyncSession,
+    registry: Registry,
+    batch: Batch,
+    result: dict[str, Any],
+    *,
+    succeeded: bool = True,
 ) -> None:
+    """Record the outcome and queue its callback, in the job's transaction: the batch is
+    finished and its message exists, or neither."""
     batch.state = BatchState.SUCCEEDED if succeeded else BatchState.FAILED
     batch.result = result
     batch.finished_at = utcnow()
     await session.flush()
+    callback_type = CallbackType(batch.type.value)
+    # customer_to_task requires its URL when accepted; a URL deleted since is a recorded
+    # delivery failure. The pool-import callback is optional.
+    if batch.type is BatchType.ASYNC_CUSTOMER and not await callbacks.is_configured(
+        session, batch.agent_id, callback_type
+    ):
+        return
+    await callbacks.emit(
+        session,
+        agent_id=batch.agent_id,
+        type=callback_type,
+        batch_id=batch.id,
+        payload=callback_message(batch),
+        registry=registry,
+    )
+
+
+async def fail(
+    session: AsyncSession, registry: Registry, batch_id: uuid.UUID, result: dict[str, Any]
+) -> None:
+    """The job of the batch failed for good: say so (state, result, callback)."""
+    batch = await repository.get(session, batch_id)
+    if batch is not None and batch.state not in (BatchState.SUCCEEDED, BatchState.FAILED):
+        await finish(session, registry, batch, result, succeeded=False)
 
 
 def callback_message(batch: Batch) -> dict[str, Any]:
@@ -67,17 +111,20 @@ def callback_message(batch: Batch) -> dict[str, Any]:
         "unique_id": str(batch.id),
         "user_id": str(batch.user_id),
     }
+    if batch.task_id is not None:
+        message["task_id"] = str(batch.task_id)
     message["status"] = "success" if batch.state is BatchState.SUCCEEDED else "failed"
     message["data"] = batch.result or {}
     return message
 
 
-def read(batch: Batch) -> BatchRead:
+async def read(session: AsyncSession, batch: Batch) -> BatchRead:
     finished = batch.state in (BatchState.SUCCEEDED, BatchState.FAILED)
     return BatchRead(
         type=batch.type,
         unique_id=batch.id,
         user_id=batch.user_id,
+        task_id=batch.task_id,
         status=("success" if batch.state is BatchState.SUCCEEDED else "failed")
         if finished
         else None,
@@ -85,6 +132,7 @@ def read(batch: Batch) -> BatchRead:
         state=batch.state,
         accepted_at=batch.accepted_at,
         finished_at=batch.finished_at,
+        delivery=await callbacks.delivery_of(session, batch.id),
     )
 
 
@@ -102,3 +150,52 @@ async def list_batches(
     return await repository.page_of_user(
         session, user.id, filters, offset=params.offset, limit=params.per_page
     )
+
+
+async def new_download_url(
+    session: AsyncSession, batch_id: uuid.UUID, *, ttl: timedelta, public_url: str
+) -> str:
+    """A fresh download link for the batch; only the key's hash is stored."""
+    key = secrets.token_urlsafe(32)
+    await repository.add_download_key(
+        session, key_hash=hash_key(key), batch_id=batch_id, expires_at=utcnow() + ttl
+    )
+    return f"{public_url.rstrip('/')}/agent-api/download-number?key={key}"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def batch_of_download_key(session: AsyncSession, key: str) -> uuid.UUID:
+    """The batch a download key opens: 404 unknown, 410 expired."""
+    found = await repository.download_key(session, hash_key(key))
+    if found is None:
+        raise NotFound("下载链接无效：key 不存在", reason="download_key_not_found")
+    if found.expires_at <= utcnow():
+        raise Gone(
+            "下载链接已过期；可通过 identification/{unique_id}/redeliver 重新获取新链接",
+            reason="download_key_expired",
+        )
+    return found.batch_id
+
+
+async def redeliver(
+    session: AsyncSession, registry: Registry, batch: Batch, settings: Settings
+) -> None:
+    """Send the finished batch's message again. A download link that has expired would be
+    useless to the receiver: the message then carries a fresh one (contract §3)."""
+    if batch.state not in (BatchState.SUCCEEDED, BatchState.FAILED):
+        raise Conflict(
+            f"批次 {batch.id} 尚未完成（{batch.state}），完成后会自动回调",
+            reason="batch_not_finished",
+        )
+    payload = None
+    url = (batch.result or {}).get("url")
+    if url is not None and not await repository.has_live_download_key(session, batch.id, utcnow()):
+        ttl = timedelta(seconds=settings.download_ttl)
+        fresh = await new_download_url(session, batch.id, ttl=ttl, public_url=settings.base_url)
+        batch.result = {**(batch.result or {}), "url": fresh}
+        await session.flush()
+        payload = callback_message(batch)
+    await callbacks.redeliver(session, batch_id=batch.id, registry=registry, payload=payload)

@@ -31,10 +31,15 @@ async def async_customer(
     return ok(UniqueId(unique_id=batch.id), "数据已提交，处理结果请在回调中查收")
 
 
-@router.api_route(
+@router.get(
     "/get_customer",
-    methods=["GET", "POST"],
     response_model=PageEnvelope[CustomerRead],
+    openapi_extra=openapi_body(CustomerQuery),
+)
+@router.post(
+    "/get_customer",
+    response_model=PageEnvelope[CustomerRead],
+    operation_id="get_customer_by_post",
     openapi_extra=openapi_body(CustomerQuery),
 )
 async def get_customer(

@@ -22,7 +22,17 @@ from highseas.models import User
 
 CHUNK_ROWS = 5000
 T = TypeVar("T")
-FIELD_COLUMNS = ("phone", "name", "email", "company", "sex", "sort", "extra", "created_at")
+FIELD_COLUMNS = (
+    "phone",
+    "name",
+    "email",
+    "company",
+    "sex",
+    "sort",
+    "extra",
+    "operator",
+    "created_at",
+)
 
 
 @dataclass

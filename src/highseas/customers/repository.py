@@ -58,10 +58,16 @@ async def _insert_new_sqlite(
         )
         for row in rows
     ]
-    before = (await session.execute(select(func.coalesce(func.max(Customer.id), 0)))).scalar_one()
+    before = await last_id(session)
     await connection.exec_driver_sql(str(compiled), parameters)
     query = select(Customer.id, Customer.phone).where(Customer.id > before)
     return {phone: customer_id for customer_id, phone in (await session.execute(query)).all()}
+
+
+async def last_id(session: AsyncSession) -> int:
+    """The newest customer's id (ids only grow)."""
+    newest = await session.execute(select(func.coalesce(func.max(Customer.id), 0)))
+    return int(newest.scalar_one())
 
 
 async def insert_values(session: AsyncSession, rows: Sequence[tuple[int, str, int]]) -> None:

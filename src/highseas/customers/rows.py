@@ -6,6 +6,7 @@ decides about duplicates, which need the rest of the batch and the pool.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from highseas.models import ComponentStatus, ValidateRule
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _TEXT_LIMITS = {"name": 100, "email": 254, "company": 200}
 _SEXES = {0, 1, 2}
+
+Reject = Callable[[str, Any, str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,26 +120,8 @@ class RowChecker:
         if info is None:
             reject("phone", raw_phone, "required" if raw_phone in (None, "") else "invalid_phone")
             info = phones.PhoneInfo("", phones.Operator.UNKNOWN, "", None, None)
-        draft = Draft(info=info)
-        for name, limit in _TEXT_LIMITS.items():
-            text = _text(row.fields.get(name))
-            if text is not None and len(text) > limit:
-                reject(name, text, "too_long")
-            elif name == "email" and text is not None and not _EMAIL.fullmatch(text):
-                reject(name, text, "invalid_email")
-            else:
-                setattr(draft, name, text)
-        for name in ("sex", "sort"):
-            raw = row.fields.get(name)
-            try:
-                number = _small_int(raw)
-            except (TypeError, ValueError):
-                reject(name, raw, "not_integer")
-                continue
-            if name == "sex" and number is not None and number not in _SEXES:
-                reject(name, raw, "invalid_sex")
-            setattr(draft, name, number)
-        draft.extra = row.fields.get("extra")
+        draft = Draft(info=_stated_operator(info, row.fields.get("operator"), reject))
+        _check_fields(row, draft, reject)
         sub_user_id = _text(row.fields.get("sub_user_id"))
         if sub_user_id is not None and sub_user_id not in self.sub_user_ids:
             reject("sub_user_id", sub_user_id, "sub_user_forbidden")
@@ -150,9 +135,7 @@ class RowChecker:
         self._check_components(row, draft, reject)
         return errors or draft
 
-    def _check_components(
-        self, row: RowInput, draft: Draft, reject: Callable[[str, Any, str], None]
-    ) -> None:
+    def _check_components(self, row: RowInput, draft: Draft, reject: Reject) -> None:
         for public_id, raw in row.components.items():
             spec = self.components.get(public_id)
             if spec is None:
@@ -170,3 +153,40 @@ class RowChecker:
         for spec in self.required:
             if values.is_empty(row.components.get(spec.public_id)):
                 reject(self.label(spec), None, "required")
+
+
+def _stated_operator(info: phones.PhoneInfo, stated: Any, reject: Reject) -> phones.PhoneInfo:
+    """The derived carrier is the block's original allocation; a row may state the carrier
+    a ported number (携号转网) is with now."""
+    if values.is_empty(stated):
+        return info
+    try:
+        operator = phones.Operator(int(_small_int(stated) or 0))
+    except (TypeError, ValueError):
+        reject("operator", stated, "invalid_operator")
+        return info
+    return dataclasses.replace(
+        info, operator=operator, operator_name=phones.OPERATOR_NAMES[operator]
+    )
+
+
+def _check_fields(row: RowInput, draft: Draft, reject: Reject) -> None:
+    for name, limit in _TEXT_LIMITS.items():
+        text = _text(row.fields.get(name))
+        if text is not None and len(text) > limit:
+            reject(name, text, "too_long")
+        elif name == "email" and text is not None and not _EMAIL.fullmatch(text):
+            reject(name, text, "invalid_email")
+        else:
+            setattr(draft, name, text)
+    for name in ("sex", "sort"):
+        raw = row.fields.get(name)
+        try:
+            number = _small_int(raw)
+        except (TypeError, ValueError):
+            reject(name, raw, "not_integer")
+            continue
+        if name == "sex" and number is not None and number not in _SEXES:
+            reject(name, raw, "invalid_sex")
+        setattr(draft, name, number)
+    draft.extra = row.fields.get("extra")

@@ -359,7 +359,9 @@ async def accept_async_customer(
     )
 
 
-async def run_async_customer(session: AsyncSession, batch_id: uuid.UUID) -> None:
+async def run_async_customer(
+    session: AsyncSession, registry: Registry, batch_id: uuid.UUID
+) -> None:
     batch = await batches.start(session, batch_id)
     if batch is None:
         return
@@ -375,4 +377,4 @@ async def run_async_customer(session: AsyncSession, batch_id: uuid.UUID) -> None
         else:
             rows.append(adapted)
     await ingest(session, user, checker, rows, result)
-    await batches.finish(session, batch, result.to_json())
+    await batches.finish(session, registry, batch, result.to_json())

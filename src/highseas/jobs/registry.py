@@ -57,6 +57,9 @@ class JobContext:
 
 
 Handler = Callable[[JobContext], Awaitable[None]]
+# Told, in the transaction that fails the job for good, what the job was and why it failed:
+# the place to record the failure where the job's owner will see it.
+FailureHook = Callable[[AsyncSession, dict[str, Any], str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class JobKind:
     queue: Queue
     handler: Handler
     max_attempts: int | None
+    on_failure: FailureHook | None = None
 
 
 class Registry:
@@ -77,7 +81,12 @@ class Registry:
         self._kinds: dict[str, JobKind] = {}
 
     def handler(
-        self, kind: str, *, queue: Queue = Queue.DEFAULT, max_attempts: int | None = None
+        self,
+        kind: str,
+        *,
+        queue: Queue = Queue.DEFAULT,
+        max_attempts: int | None = None,
+        on_failure: FailureHook | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register the decorated coroutine function as the handler of ``kind``."""
         if kind in self._kinds:
@@ -86,7 +95,7 @@ class Registry:
             raise ValueError("max_attempts must be at least 1")
 
         def register(handler: Handler) -> Handler:
-            self._kinds[kind] = JobKind(kind, Queue(queue), handler, max_attempts)
+            self._kinds[kind] = JobKind(kind, Queue(queue), handler, max_attempts, on_failure)
             return handler
 
         return register

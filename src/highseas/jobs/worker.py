@@ -16,11 +16,20 @@ import socket
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from highseas.config import Settings
 from highseas.db import Database
 from highseas.jobs.backoff import retry_delay
 from highseas.jobs.queue import Lease, claim, complete, heartbeat, release, retry_or_fail
-from highseas.jobs.registry import JobContext, LeaseLost, PermanentJobError, Queue, Registry
+from highseas.jobs.registry import (
+    FailureHook,
+    JobContext,
+    LeaseLost,
+    PermanentJobError,
+    Queue,
+    Registry,
+)
 from highseas.models import Job, JobState
 
 logger = logging.getLogger(__name__)
@@ -234,8 +243,11 @@ class Worker:
 
     async def _retry_or_fail(self, job: Job, lease: Lease, exc: Exception) -> None:
         permanent = isinstance(exc, PermanentJobError)
+        on_failure = self.registry.lookup(job.kind).on_failure
         async with self.database.transaction() as session:
             state = await retry_or_fail(session, lease, _error_text(exc), permanent=permanent)
+            if state is JobState.FAILED and on_failure is not None:
+                await self._report_failure(session, job, on_failure, exc)
         if state is None:
             outcome = "failed, but the job was no longer ours"
         elif state is JobState.FAILED:
@@ -243,6 +255,16 @@ class Worker:
         else:
             outcome = "failed, will be retried"
         logger.error("job %s (%s) attempt %s %s", *_describe(job), outcome, exc_info=exc)
+
+    async def _report_failure(
+        self, session: AsyncSession, job: Job, on_failure: FailureHook, exc: Exception
+    ) -> None:
+        # In a savepoint: a failing hook is logged, and the job still ends failed.
+        try:
+            async with session.begin_nested():
+                await on_failure(session, job.payload, _error_text(exc))
+        except Exception:
+            logger.exception("job %s (%s) attempt %s: failure hook failed", *_describe(job))
 
     async def _release(self, job: Job, lease: Lease) -> None:
         async with self.database.transaction() as session:

@@ -3,6 +3,7 @@
 from highseas.models.agent import Agent, AgentToken
 from highseas.models.base import Base
 from highseas.models.batch import Batch, BatchState, BatchType
+from highseas.models.call_task import CallTask, NumberStatus, TaskNumber, TaskStatus
 from highseas.models.callback import (
     CallbackAttempt,
     CallbackEndpoint,
@@ -13,6 +14,7 @@ from highseas.models.callback import (
 )
 from highseas.models.component import Component, ComponentStatus, ComponentType, ValidateRule
 from highseas.models.customer import Customer, CustomerValue
+from highseas.models.import_support import DownloadKey, IdempotencyKey
 from highseas.models.job import Job, JobState
 from highseas.models.user import SubUser, User
 
@@ -23,6 +25,7 @@ __all__ = [
     "Batch",
     "BatchState",
     "BatchType",
+    "CallTask",
     "CallbackAttempt",
     "CallbackEndpoint",
     "CallbackMessage",
@@ -34,9 +37,14 @@ __all__ = [
     "Customer",
     "CustomerValue",
     "DeliveryState",
+    "DownloadKey",
+    "IdempotencyKey",
     "Job",
     "JobState",
+    "NumberStatus",
     "SubUser",
+    "TaskNumber",
+    "TaskStatus",
     "User",
     "ValidateRule",
 ]

@@ -43,8 +43,14 @@ class Batch(Base):
     state: Mapped[BatchState] = mapped_column(_enum(BatchState), default=BatchState.QUEUED)
     # What was accepted, normalised: the job works from this alone.
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # How far the job got (imports resume from here after a crash).
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The callback's ``data`` once finished (counts, errors, reason on failure).
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # customer_to_task: the task the numbers go into.
+    task_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("call_tasks.id", ondelete="CASCADE")
+    )
     sub_user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("sub_users.id", ondelete="SET NULL")
     )

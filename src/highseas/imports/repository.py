@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Table, func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from highseas.models import Customer, IdempotencyKey, NumberStatus, TaskNumber
+
+_NUMBERS: Table = TaskNumber.__table__  # type: ignore[assignment]
+_KEYS: Table = IdempotencyKey.__table__  # type: ignore[assignment]
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+async def claim_idempotency_key(
+    session: AsyncSession,
+    *,
+    agent_id: uuid.UUID,
+    key: str,
+    request_hash: str,
+    batch_id: uuid.UUID,
+    now: datetime,
+    expired_before: datetime,
+) -> IdempotencyKey | None:
+    """Take ``key`` for a new batch (also when the earlier use has expired); None when it is
+    held by a live earlier request. One statement, so two requests with one key cannot both
+    win: the second waits on the unique key and then finds it taken."""
+    insert = postgresql.insert(_KEYS) if _dialect(session) == "postgresql" else sqlite.insert(_KEYS)
+    values = insert.values(
+        agent_id=agent_id, key=key, request_hash=request_hash, batch_id=batch_id, created_at=now
+    )
+    statement = values.on_conflict_do_update(
+        index_elements=["agent_id", "key"],
+        set_={
+            "request_hash": values.excluded.request_hash,
+            "batch_id": values.excluded.batch_id,
+            "created_at": values.excluded.created_at,
+        },
+        where=_KEYS.c.created_at < expired_before,
+    ).returning(_KEYS.c.batch_id)
+    claimed = (await session.execute(statement)).scalar_one_or_none()
+    if claimed is not None:
+        return None
+    return await session.get(IdempotencyKey, (agent_id, key), populate_existing=True)
+
+
+async def import_range(
+    session: AsyncSession,
+    *,
+    task_id: uuid.UUID,
+    batch_id: uuid.UUID,
+    condition: ColumnElement[bool],
+    after_id: int,
+    up_to_id: int,
+    now: datetime,
+) -> tuple[int, int]:
+    """Copy the matching customers with ``after_id < id <= up_to_id`` into the task, in one
+    set-based statement; a phone already in the task is skipped by its unique key.
+    Returns (matched, imported)."""
+    matching = (
+        select(
+            literal(task_id, TaskNumber.task_id.type).label("task_id"),
+            Customer.phone,
+            Customer.id.label("customer_id"),
+            literal(batch_id, TaskNumber.batch_id.type).label("batch_id"),
+            literal(int(NumberStatus.WAITING)).label("status"),
+            literal(now, TaskNumber.created_at.type).label("created_at"),
+        )
+        .where(condition, Customer.id > after_id, Customer.id <= up_to_id)
+        .order_by(Customer.id)
+    )
+    columns = ["task_id", "phone", "customer_id", "batch_id", "status", "created_at"]
+    if _dialect(session) == "postgresql":
+        # One statement, one snapshot: the count and the insert see the same customers.
+        found = matching.cte("found")
+        inserted = (
+            postgresql.insert(_NUMBERS)
+            .from_select(columns, select(found))
+            .on_conflict_do_nothing(index_elements=["task_id", "phone"])
+            .returning(_NUMBERS.c.id)
+            .cte("inserted")
+        )
+        counts = select(
+            select(func.count()).select_from(found).scalar_subquery(),
+            select(func.count()).select_from(inserted).scalar_subquery(),
+        )
+        matched, imported = (await session.execute(counts)).one()
+        return int(matched), int(imported)
+    # SQLite: this transaction holds the only write lock, so the count and the insert agree.
+    matched = (
+        await session.execute(select(func.count()).select_from(matching.order_by(None).subquery()))
+    ).scalar_one()
+    insert = (
+        sqlite.insert(_NUMBERS)
+        .from_select(columns, matching)
+        .on_conflict_do_nothing(index_elements=["task_id", "phone"])
+    )
+    result = await session.execute(insert)
+    return int(matched), int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,159 @@
+"""客户公海筛选进入任务: filter the pool, import the matching numbers into a call task (§2).
+
+Accepting writes the batch, its job and (with ``Idempotency-Key``) the key in one
+transaction, and answers at once. The job copies the matching customers in chunks of the
+customer id range, each chunk one set-based ``INSERT … SELECT … ON CONFLICT DO NOTHING``
+committed together with the batch's progress, so a crash resumes where the last commit
+left off, and nothing is added or counted twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from highseas.batches import repository as batches_repository
+from highseas.batches import service as batches
+from highseas.call_tasks.service import owned_task
+from highseas.callbacks import service as callbacks
+from highseas.clock import utcnow
+from highseas.customers import repository as customers_repository
+from highseas.customers import service as customers
+from highseas.customers.filters import PoolFilter
+from highseas.customers.schemas import PoolFilterIn
+from highseas.errors import Conflict
+from highseas.imports import repository
+from highseas.jobs import Registry
+from highseas.models import BatchType, CallbackType, CallTask, User
+
+IMPORT_JOB = "imports.customer_to_task"
+CHUNK_IDS = 50_000
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+def _request_hash(task: CallTask, pool_filter: PoolFilter, encryption: bool) -> str:
+    """The same request, by whichever transport, hashes the same."""
+    normal = pool_filter.to_json()
+    normal["components"] = sorted(normal["components"], key=lambda c: json.dumps(c, sort_keys=True))
+    canonical = {"task_id": str(task.id), "filter": normal, "encryption": encryption}
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+async def accept(
+    session: AsyncSession,
+    registry: Registry,
+    *,
+    user: User,
+    task_id: str,
+    given: PoolFilterIn,
+    idempotency_key: str | None,
+) -> uuid.UUID:
+    """Check everything up front (404/403/422), then queue the import; its ``unique_id``."""
+    task = await owned_task(session, user, task_id)
+    pool_filter = await customers.resolve_filter(session, user, given, phone=given.phone)
+    await callbacks.require_configured(session, user.agent_id, CallbackType.API_CUSTOMER_TO_TASK)
+    encryption = False  # interface encryption (§6) decides this once it exists
+    batch_id = uuid.uuid4()
+    if idempotency_key is not None:
+        now = utcnow()
+        held = await repository.claim_idempotency_key(
+            session,
+            agent_id=user.agent_id,
+            key=idempotency_key,
+            request_hash=_request_hash(task, pool_filter, encryption),
+            batch_id=batch_id,
+            now=now,
+            expired_before=now - IDEMPOTENCY_TTL,
+        )
+        if held is not None:
+            if held.request_hash != _request_hash(task, pool_filter, encryption):
+                raise Conflict(
+                    f"Idempotency-Key {idempotency_key!r} 已用于另一个不同的请求（24 小时内）；"
+                    "新的请求请使用新的 key",
+                    reason="idempotency_conflict",
+                )
+            return held.batch_id
+    request = {
+        "filter": pool_filter.to_json(),
+        "snapshot_last_id": await customers_repository.last_id(session),
+    }
+    batch = await batches.accept(
+        session,
+        registry,
+        user=user,
+        type=BatchType.CUSTOMER_TO_TASK,
+        job_kind=IMPORT_JOB,
+        request=request,
+        encryption=encryption,
+        task_id=task.id,
+        batch_id=batch_id,
+    )
+    return batch.id
+
+
+async def run_import(
+    session: AsyncSession,
+    registry: Registry,
+    batch_id: uuid.UUID,
+    *,
+    checkpoint: Callable[[], Awaitable[None]],
+    download_ttl: timedelta,
+    public_url: str,
+) -> None:
+    """The import job. ``checkpoint`` commits a chunk with its progress (the job's fenced
+    commit), so a rerun after a crash resumes after the last committed chunk."""
+    batch = await batches.start(session, batch_id)
+    if batch is None or batch.task_id is None:
+        return
+    pool_filter = PoolFilter.from_json(batch.request["filter"])
+    condition = await customers.pool_condition(session, pool_filter)
+    progress = dict(batch.progress or {"after_id": 0, "matched": 0, "imported": 0})
+    last_id = int(batch.request["snapshot_last_id"])
+    while progress["after_id"] < last_id:
+        up_to = min(progress["after_id"] + CHUNK_IDS, last_id)
+        matched, imported = await repository.import_range(
+            session,
+            task_id=batch.task_id,
+            batch_id=batch.id,
+            condition=condition,
+            after_id=progress["after_id"],
+            up_to_id=up_to,
+            now=utcnow(),
+        )
+        progress = {
+            "after_id": up_to,
+            "matched": progress["matched"] + matched,
+            "imported": progress["imported"] + imported,
+        }
+        batch.progress = progress
+        await session.flush()
+        await checkpoint()
+    result = {
+        "url": await batches.new_download_url(
+            session, batch.id, ttl=download_ttl, public_url=public_url
+        ),
+        **counts(progress),
+    }
+    await batches.finish(session, registry, batch, result)
+
+
+def counts(progress: dict[str, Any] | None) -> dict[str, int]:
+    matched = int((progress or {}).get("matched", 0))
+    imported = int((progress or {}).get("imported", 0))
+    return {"matched": matched, "imported": imported, "duplicates": matched - imported}
+
+
+async def fail(session: AsyncSession, registry: Registry, batch_id: uuid.UUID) -> None:
+    """The import failed for good: the callback says so, with what was imported until then
+    (committed chunks stay in the task)."""
+    batch = await batches_repository.get(session, batch_id)
+    if batch is not None:
+        result = {"reason": "import_failed", **counts(batch.progress)}
+        result["message"] = "导入失败（已多次重试）；已导入的号码保留在任务中，可重新提交同一筛选"
+        await batches.fail(session, registry, batch_id, result)
