@@ -33,7 +33,6 @@ from highseas.jobs import Registry
 from highseas.models import BatchType, CallbackType, CallTask, User
 
 IMPORT_JOB = "imports.customer_to_task"
-CHUNK_IDS = 50_000
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
@@ -105,6 +104,7 @@ async def run_import(
     checkpoint: Callable[[], Awaitable[None]],
     download_ttl: timedelta,
     public_url: str,
+    chunk_ids: int,
 ) -> None:
     """The import job. ``checkpoint`` commits a chunk with its progress (the job's fenced
     commit), so a rerun after a crash resumes after the last committed chunk."""
@@ -116,7 +116,7 @@ async def run_import(
     progress = dict(batch.progress or {"after_id": 0, "matched": 0, "imported": 0})
     last_id = int(batch.request["snapshot_last_id"])
     while progress["after_id"] < last_id:
-        up_to = min(progress["after_id"] + CHUNK_IDS, last_id)
+        up_to = min(progress["after_id"] + chunk_ids, last_id)
         matched, imported = await repository.import_range(
             session,
             task_id=batch.task_id,
