@@ -47,5 +47,9 @@ migrations-check: $(STAMP) ## alembic check: models and migrations agree (on a s
 
 check: lint typecheck migrations-check test ## everything CI runs
 
+bench: $(STAMP) ## the slow benchmarks (1M rows each; minutes); results go in bench/README.md
+	$(BIN)/python bench/pool_load.py
+	$(BIN)/python bench/import.py --both
+
 clean: ## remove the virtualenv and caches (keeps highseas.db)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import ColumnElement, Insert, Table, delete, func, select, text
@@ -45,23 +46,38 @@ async def _insert_new_sqlite(
     # only write lock (BEGIN IMMEDIATE) and ids only grow (AUTOINCREMENT), so the new rows
     # are exactly those above the largest id seen before.
     connection = await session.connection()
-    dialect = connection.dialect
-    compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
-    processors = [
-        _CUSTOMERS.c[name].type.bind_processor(dialect) for name in compiled.positiontup or ()
-    ]
+    compiled = statement.compile(dialect=connection.dialect, column_keys=list(rows[0]))
     names = list(compiled.positiontup or ())
-    parameters = [
-        tuple(
-            value if process is None else process(value)
-            for process, value in zip(processors, (row[name] for name in names), strict=True)
-        )
-        for row in rows
+    values_of = itemgetter(*names)
+    binders = [
+        (index, _Binder(process))
+        for index, name in enumerate(names)
+        if (process := _CUSTOMERS.c[name].type.bind_processor(connection.dialect)) is not None
     ]
+    parameters: list[tuple[Any, ...]] = []
+    for row in rows:
+        values = list(values_of(row))
+        for index, binder in binders:
+            values[index] = binder(values[index])
+        parameters.append(tuple(values))
     before = await last_id(session)
     await connection.exec_driver_sql(str(compiled), parameters)
     query = select(Customer.id, Customer.phone).where(Customer.id > before)
     return {phone: customer_id for customer_id, phone in (await session.execute(query)).all()}
+
+
+class _Binder:
+    """A column's bind processor that reuses its last answer for the same object: the user,
+    the sub-account and the timestamps are one object for a whole chunk."""
+
+    def __init__(self, process: Callable[[Any], Any]) -> None:
+        self._process = process
+        self._last: tuple[Any, Any] = (object(), None)
+
+    def __call__(self, value: Any) -> Any:
+        if value is not self._last[0]:
+            self._last = (value, self._process(value))
+        return self._last[1]
 
 
 async def last_id(session: AsyncSession) -> int:
