@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # PostgreSQL used by the test suite (each run makes and drops its own database on it).
 export HIGHSEAS_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: help install run test test-fast lint typecheck migrations-check check bench clean
+.PHONY: help install run demo test test-fast lint typecheck migrations-check check bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ run: $(STAMP) ## start the service on the embedded SQLite default at http://127.
 	@echo "highseas: starting on http://127.0.0.1:8000  (API docs: /docs)"
 	@echo "highseas: in another terminal, get a token with:  $(BIN)/highseas agent create my-agency"
 	$(BIN)/highseas serve
+
+demo: $(STAMP) ## a five-minute offline tour on a throwaway database (./highseas.db untouched)
+	$(BIN)/highseas demo
 
 test: $(STAMP) ## run the whole test suite, on SQLite and PostgreSQL
 	$(BIN)/pytest

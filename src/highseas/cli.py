@@ -26,6 +26,7 @@ from rich.progress import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from highseas import demo as demo_module
 from highseas.agents import service as agents
 from highseas.background import job_registry
 from highseas.clock import set_service_zone, to_wire
@@ -230,6 +231,12 @@ def _progress() -> Progress:
         console=Console(stderr=True),
         transient=False,
     )
+
+
+@app.command()
+def demo() -> None:
+    """Five-minute tour, offline: a throwaway service, pool, seed request, callback, download."""
+    raise typer.Exit(demo_module.main())
 
 
 @db_app.command("upgrade")
