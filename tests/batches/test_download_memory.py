@@ -1,0 +1,74 @@
+"""A download of a million numbers streams in pages: memory stays bounded."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from highseas.batches.endpoints import _numbers_json
+from highseas.db import Database
+from highseas.models import Batch, BatchState, BatchType, CallTask
+from tests.fixtures.factories import make_agent, make_user
+
+pytestmark = pytest.mark.slow
+
+COUNT = 1_000_000
+
+
+async def test_a_million_numbers_stream_in_bounded_memory(db: Database) -> None:
+    agent = await make_agent(db)
+    user = await make_user(db, agent)
+    async with db.transaction() as session:
+        task = CallTask(user_id=user.id, name="big")
+        session.add(task)
+        await session.flush()
+        batch = Batch(
+            agent_id=user.agent_id,
+            user_id=user.id,
+            type=BatchType.CUSTOMER_TO_TASK,
+            task_id=task.id,
+            request={},
+            state=BatchState.SUCCEEDED,
+        )
+        session.add(batch)
+        await session.flush()
+        task_id, batch_id = task.id, batch.id
+    series = (
+        "generate_series(1, :count) AS n"
+        if db.engine.dialect.name == "postgresql"
+        else "(WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < :count)"
+        " SELECT n FROM s)"
+    )
+    ids = (
+        {"task": task_id, "batch": batch_id}
+        if db.engine.dialect.name == "postgresql"
+        else {"task": task_id.hex, "batch": batch_id.hex}
+    )
+    async with db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO task_numbers"
+                " (task_id, phone, customer_id, batch_id, status, created_at)"
+                f" SELECT :task, CAST(13000000000 + n AS TEXT), n, :batch, 0, CURRENT_TIMESTAMP"
+                f" FROM {series} WHERE n > 0"
+            ),
+            {**ids, "count": COUNT},
+        )
+
+    tracemalloc.start()
+    size = 0
+    chunks: list[bytes] = []  # the first two and the last
+    async for chunk in _numbers_json(db, uuid.UUID(str(batch_id))):
+        size += len(chunk)
+        chunks = [*chunks[:2], chunk] if len(chunks) >= 2 else [*chunks, chunk]
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.1f} MB download"
+    assert size > 14 * COUNT  # every number went out
+    assert chunks[0] == b'{"numbers":[' and chunks[-1] == b"]}"
+    first_page = json.loads(b"[" + chunks[1] + b"]")
+    assert first_page[:2] == ["13000000001", "13000000002"]
