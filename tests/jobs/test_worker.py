@@ -168,6 +168,35 @@ async def test_failure_hook_runs_once_when_the_job_fails_for_good(db: Database) 
     assert await _agent_names(db) == ["told"]
 
 
+async def test_failure_hook_runs_when_the_last_holder_died(db: Database) -> None:
+    registry = Registry()
+    reported: list[str] = []
+
+    async def on_failure(_session: AsyncSession, _payload: dict[str, object], error: str) -> None:
+        reported.append(error)
+
+    @registry.handler("tests.orphan", max_attempts=1, on_failure=on_failure)
+    async def orphan(_context: JobContext) -> None:
+        raise AssertionError("a job out of attempts must not run again")
+
+    job_id = await _enqueue(db, registry, "tests.orphan")
+    # Its only attempt was claimed by a worker that died: running, lease long expired.
+    async with db.transaction() as session:
+        await session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(
+                state=JobState.RUNNING,
+                attempts=1,
+                locked_by="dead",
+                locked_until=utcnow() - timedelta(minutes=1),
+            )
+        )
+    assert not await make_worker(db, registry).run_one("default")
+    assert (await _job(db, job_id)).state is JobState.FAILED
+    assert len(reported) == 1 and "lease expired" in reported[0]
+
+
 async def test_a_failing_failure_hook_still_fails_the_job(db: Database) -> None:
     registry = Registry()
 

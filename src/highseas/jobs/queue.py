@@ -23,7 +23,7 @@ from highseas.models import Job, JobState
 from highseas.models.base import UTCDateTime
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
 # Enough for an exception's type and message; the full traceback goes to the worker's log.
 LAST_ERROR_LIMIT = 4000
@@ -69,6 +69,7 @@ async def claim(
     kinds: Sequence[str],
     worker_id: str,
     lease_seconds: float,
+    on_abandoned: Callable[[AsyncSession, Job, str], Awaitable[None]] | None = None,
 ) -> Job | None:
     """Take the next ready job of ``queue`` among ``kinds`` (oldest ``run_at`` first), or None.
 
@@ -77,7 +78,8 @@ async def claim(
     newer workers. On PostgreSQL, SKIP LOCKED lets claimers pass each other; SQLite compiles
     the lock away and its BEGIN IMMEDIATE serialises them instead.
 
-    A job whose holders kept dying until its attempts ran out is failed here, not run again.
+    A job whose holders kept dying until its attempts ran out is failed here, not run again;
+    ``on_abandoned`` is told in the same transaction (its kind's failure hook).
     """
     if not kinds:
         return None
@@ -114,11 +116,17 @@ async def claim(
         job = (await session.scalars(statement)).one_or_none()
         if job is None or job.attempts <= job.max_attempts:
             return job
-        await _fail_abandoned(session, job, now)
+        error = await _fail_abandoned(session, job, now)
+        if on_abandoned is not None:
+            await on_abandoned(session, job, error)
 
 
-async def _fail_abandoned(session: AsyncSession, job: Job, now: datetime) -> None:
+async def _fail_abandoned(session: AsyncSession, job: Job, now: datetime) -> str:
     # The claim above incremented attempts for a run that will not happen: take it back.
+    error = (
+        f"lease expired on attempt {job.max_attempts} of {job.max_attempts}: "
+        "the worker running it stopped or lost the database"
+    )
     statement = (
         update(Job)
         .where(Job.id == job.id)
@@ -127,14 +135,12 @@ async def _fail_abandoned(session: AsyncSession, job: Job, now: datetime) -> Non
             attempts=Job.attempts - 1,
             locked_until=None,
             finished_at=now,
-            last_error=(
-                f"lease expired on attempt {job.max_attempts} of {job.max_attempts}: "
-                "the worker running it stopped or lost the database"
-            ),
+            last_error=error,
         )
         .execution_options(synchronize_session=False)
     )
     await session.execute(statement)
+    return error
 
 
 def _fenced(lease: Lease) -> ColumnElement[bool]:

@@ -23,7 +23,6 @@ from highseas.db import Database
 from highseas.jobs.backoff import retry_delay
 from highseas.jobs.queue import Lease, claim, complete, heartbeat, release, retry_or_fail
 from highseas.jobs.registry import (
-    FailureHook,
     JobContext,
     LeaseLost,
     PermanentJobError,
@@ -183,6 +182,7 @@ class Worker:
                 kinds=self.registry.kinds(queue),
                 worker_id=self.worker_id,
                 lease_seconds=self.lease_seconds,
+                on_abandoned=self._report_failure,
             )
 
     async def _drain(self) -> None:
@@ -243,11 +243,10 @@ class Worker:
 
     async def _retry_or_fail(self, job: Job, lease: Lease, exc: Exception) -> None:
         permanent = isinstance(exc, PermanentJobError)
-        on_failure = self.registry.lookup(job.kind).on_failure
         async with self.database.transaction() as session:
             state = await retry_or_fail(session, lease, _error_text(exc), permanent=permanent)
-            if state is JobState.FAILED and on_failure is not None:
-                await self._report_failure(session, job, on_failure, exc)
+            if state is JobState.FAILED:
+                await self._report_failure(session, job, _error_text(exc))
         if state is None:
             outcome = "failed, but the job was no longer ours"
         elif state is JobState.FAILED:
@@ -256,13 +255,15 @@ class Worker:
             outcome = "failed, will be retried"
         logger.error("job %s (%s) attempt %s %s", *_describe(job), outcome, exc_info=exc)
 
-    async def _report_failure(
-        self, session: AsyncSession, job: Job, on_failure: FailureHook, exc: Exception
-    ) -> None:
+    async def _report_failure(self, session: AsyncSession, job: Job, error: str) -> None:
+        """Tell the job's kind that it failed for good, in the transaction that fails it."""
+        on_failure = self.registry.lookup(job.kind).on_failure
+        if on_failure is None:
+            return
         # In a savepoint: a failing hook is logged, and the job still ends failed.
         try:
             async with session.begin_nested():
-                await on_failure(session, job.payload, _error_text(exc))
+                await on_failure(session, job.payload, error)
         except Exception:
             logger.exception("job %s (%s) attempt %s: failure hook failed", *_describe(job))
 
