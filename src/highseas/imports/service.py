@@ -113,7 +113,12 @@ async def run_import(
         return
     pool_filter = PoolFilter.from_json(batch.request["filter"])
     condition = await customers.pool_condition(session, pool_filter)
-    progress = dict(batch.progress or {"after_id": 0, "matched": 0, "imported": 0})
+    if batch.progress is None:
+        # Start just before the user's first customer: on a shared database the ids below
+        # belong to other users, and each empty chunk would still cost a commit.
+        first = await customers_repository.first_id_of_user(session, batch.user_id)
+        batch.progress = {"after_id": max(first - 1, 0), "matched": 0, "imported": 0}
+    progress = dict(batch.progress)
     last_id = int(batch.request["snapshot_last_id"])
     while progress["after_id"] < last_id:
         up_to = min(progress["after_id"] + chunk_ids, last_id)
