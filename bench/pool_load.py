@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from sqlalchemy import text
@@ -118,10 +117,8 @@ async def baseline(database: Database, paths: list[Path]) -> float:
 async def _insert_chunk(database: Database, insert: str, rows: list[list[str]]) -> None:
     async with database.transaction() as session:
         connection = await session.connection()
-        if connection.dialect.name == "postgresql":
-            statement = insert.replace("?", "%s")
-        else:
-            statement = insert
+        postgresql = connection.dialect.name == "postgresql"
+        statement = insert.replace("?", "%s") if postgresql else insert
         await connection.exec_driver_sql(statement, [tuple(r) for r in rows])
 
 
@@ -132,7 +129,7 @@ async def filter_time(database: Database, user: User, component_id: str) -> tupl
     for _ in range(7):
         async with database.transaction() as session:
             started = time.perf_counter()
-            _, total, _ = await customers.list_customers(session, user, query, phone=None)
+            _, total, _ = await customers.list_customers(session, user, query, Settings())
             times.append(time.perf_counter() - started)
     return statistics.median(times), total
 

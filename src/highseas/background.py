@@ -17,6 +17,6 @@ from highseas.jobs import Registry
 def job_registry(settings: Settings) -> Registry:
     registry = Registry(default_max_attempts=settings.job_max_attempts)
     callbacks_jobs.register(registry, settings)
-    customers_jobs.register(registry)
+    customers_jobs.register(registry, settings)
     imports_jobs.register(registry, settings)
     return registry

@@ -39,11 +39,13 @@ def to_async_url(url: str) -> URL:
 
 def create_engine(url: str) -> AsyncEngine:
     async_url = to_async_url(url)
+    # Statement parameters are phone numbers (decrypted ones too, docs/encryption.md): keep
+    # them out of error messages, which reach logs and a failed job's last_error.
     if async_url.get_backend_name() == "sqlite":
-        engine = create_async_engine(async_url)
+        engine = create_async_engine(async_url, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(async_url, pool_pre_ping=True)
+    return create_async_engine(async_url, pool_pre_ping=True, hide_parameters=True)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

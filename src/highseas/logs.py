@@ -13,3 +13,6 @@ def configure_logging(level: str) -> None:
     )
     # Request lines come from highseas.request (with the request id); uvicorn's would repeat them.
     logging.getLogger("uvicorn.access").disabled = True
+    # aiosqlite's DEBUG lines carry every statement's parameters: phone numbers, decrypted
+    # ones included (interface encryption, docs/encryption.md). Nothing decrypted is logged.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger().level))

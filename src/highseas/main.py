@@ -21,6 +21,7 @@ from highseas.callbacks.endpoints import router as callbacks_router
 from highseas.clock import set_service_zone
 from highseas.components.endpoints import router as components_router
 from highseas.config import Settings
+from highseas.crypto.endpoints import router as encryption_router
 from highseas.customers.endpoints import router as customers_router
 from highseas.db import Database
 from highseas.envelope import Envelope, ok
@@ -82,6 +83,7 @@ def create_app(
     app.include_router(agents_router)
     app.include_router(users_router)
     app.include_router(callbacks_router)
+    app.include_router(encryption_router)
     app.include_router(components_router)
     app.include_router(customers_router)
     app.include_router(call_tasks_router)

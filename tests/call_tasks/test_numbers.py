@@ -10,9 +10,11 @@ from dataclasses import dataclass
 import httpx
 from sqlalchemy import select
 
+from highseas.crypto import cipher
 from highseas.db import Database
 from highseas.models import Batch, BatchType, TaskNumber
 from tests.fixtures.assertions import assert_error
+from tests.fixtures.encryption import enable_encryption, garbled
 from tests.fixtures.factories import make_agent, make_user
 
 PHONES = [f"1380000{i:04d}" for i in range(1, 8)]  # 13800000001 …
@@ -204,3 +206,56 @@ async def test_batch_delete_rejections(client: httpx.AsyncClient, db: Database) 
     forbidden = await delete({"customer_info_list": [{"phone": PHONES[0]}]}, stranger.headers)
     assert_error(forbidden, 403, "user_forbidden")
     assert await _phones_in(db, filled.task_id) == PHONES
+
+
+async def test_numbers_with_encryption(client: httpx.AsyncClient, db: Database) -> None:
+    filled = await _filled(client, db)
+    url = f"{filled.base}/task/{filled.task_id}/number"
+    # Off: the flag is ignored.
+    ignored = await client.get(url, params={"encryption": "true"}, headers=filled.headers)
+    assert [r["phone"] for r in ignored.json()["data"]] == PHONES
+    key = await enable_encryption(client, filled.headers)
+    listed = await client.get(url, params={"encryption": "true"}, headers=filled.headers)
+    shown = [r["phone"] for r in listed.json()["data"]]
+    assert not set(shown) & set(PHONES)
+    assert [cipher.decrypt(key, phone) for phone in shown] == PHONES
+    plain = await client.get(url, headers=filled.headers)
+    assert [r["phone"] for r in plain.json()["data"]] == PHONES
+
+    token = cipher.encrypt(key, PHONES[2])
+    one = await client.request(
+        "GET", url, json={"phone": token, "encryption": True}, headers=filled.headers
+    )
+    assert [cipher.decrypt(key, r["phone"]) for r in one.json()["data"]] == [PHONES[2]]
+    bad = await client.request(
+        "GET", url, json={"phone": garbled(token), "encryption": True}, headers=filled.headers
+    )
+    assert list(assert_error(bad, 422, "undecryptable")["errors"]) == ["phone"]
+    invalid = await client.request(
+        "GET",
+        url,
+        json={"phone": cipher.encrypt(key, "1380000"), "encryption": True},
+        headers=filled.headers,
+    )
+    assert "1380000" not in assert_error(invalid, 422, "invalid_phone")["message"]
+
+
+async def test_batch_delete_with_encryption(client: httpx.AsyncClient, db: Database) -> None:
+    filled = await _filled(client, db)
+    url = f"{filled.base}/task/{filled.task_id}/number-batch-delete"
+    key = await enable_encryption(client, filled.headers)
+    tokens = [cipher.encrypt(key, phone) for phone in (PHONES[0], PHONES[1])]
+
+    async def delete(phones: list[str]) -> httpx.Response:
+        body = {"customer_info_list": [{"phone": p} for p in phones], "encryption": True}
+        return await client.request("DELETE", url, json=body, headers=filled.headers)
+
+    bad = await delete([tokens[0], garbled(tokens[1]), cipher.encrypt(key, "123")])
+    body = assert_error(bad, 422, "undecryptable")
+    assert set(body["errors"]) == {"customer_info_list.1.phone", "customer_info_list.2.phone"}
+    assert "123'" not in body["message"] and "123'" not in str(body["errors"])
+    assert await _phones_in(db, filled.task_id) == PHONES
+
+    deleted = await delete(tokens)
+    assert deleted.json()["data"] == {"deleted": 2}
+    assert await _phones_in(db, filled.task_id) == PHONES[2:]

@@ -10,6 +10,8 @@ from fastapi.responses import StreamingResponse
 
 from highseas.batches import repository, service
 from highseas.batches.schemas import BatchQuery, BatchRead
+from highseas.batches.service import Download
+from highseas.crypto.codec import PLAIN, Codec
 from highseas.db import Database
 from highseas.dependencies import RegistryDep, SessionDep, SettingsDep
 from highseas.envelope import Envelope, PageDep, PageEnvelope, ok, page
@@ -65,19 +67,26 @@ async def list_batches(
 async def download_numbers(
     key: Annotated[str, Query(description="the key from the callback's data.url")],
     session: SessionDep,
+    settings: SettingsDep,
     request: Request,
 ) -> StreamingResponse:
-    """The numbers a batch imported into its task, by pool customer. The key is the credential
-    (no token); 404 unknown, 410 expired."""
-    batch_id = await service.batch_of_download_key(session, key)
+    """The numbers a batch imported into its task, by pool customer; cipher text for a batch
+    requested with encryption. The key is the credential (no token); 404 unknown, 410
+    expired."""
+    found: Download = await service.download(session, key, settings)
     database: Database = request.app.state.db
-    return StreamingResponse(_numbers_json(database, batch_id), media_type="application/json")
+    return StreamingResponse(
+        _numbers_json(database, found.batch_id, found.codec), media_type="application/json"
+    )
 
 
-async def _numbers_json(database: Database, batch_id: uuid.UUID) -> AsyncIterator[bytes]:
+async def _numbers_json(
+    database: Database, batch_id: uuid.UUID, codec: Codec = PLAIN
+) -> AsyncIterator[bytes]:
     yield b'{"numbers":['
     separator = b""
     async for phones in repository.numbers_of_batch(database, batch_id):
-        yield separator + json.dumps(phones)[1:-1].encode()
+        shown = [codec.encrypt(phone) for phone in phones] if codec.active else phones
+        yield separator + json.dumps(shown)[1:-1].encode()
         separator = b","
     yield b"]}"

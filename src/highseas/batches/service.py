@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,8 @@ from highseas.callbacks import service as callbacks
 from highseas.clock import utcnow
 from highseas.components.service import parse_public_id
 from highseas.config import Settings
+from highseas.crypto import service as crypto
+from highseas.crypto.codec import Codec
 from highseas.envelope import PageParams
 from highseas.errors import Conflict, Gone, NotFound
 from highseas.jobs import Registry, enqueue
@@ -167,8 +170,15 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def batch_of_download_key(session: AsyncSession, key: str) -> uuid.UUID:
-    """The batch a download key opens: 404 unknown, 410 expired."""
+@dataclass(frozen=True)
+class Download:
+    batch_id: uuid.UUID
+    # Cipher text per number for a batch accepted with encryption (contract §3, §6).
+    codec: Codec
+
+
+async def download(session: AsyncSession, key: str, settings: Settings) -> Download:
+    """What a download key opens: 404 unknown, 410 expired."""
     found = await repository.download_key(session, hash_key(key))
     if found is None:
         raise NotFound("下载链接无效：key 不存在", reason="download_key_not_found")
@@ -177,7 +187,9 @@ async def batch_of_download_key(session: AsyncSession, key: str) -> uuid.UUID:
             "下载链接已过期；可通过 identification/{unique_id}/redeliver 重新获取新链接",
             reason="download_key_expired",
         )
-    return found.batch_id
+    batch = await repository.get(session, found.batch_id)
+    assert batch is not None  # the key goes with its batch (ON DELETE CASCADE)
+    return Download(batch.id, await crypto.batch_codec(session, batch, settings))
 
 
 async def redeliver(

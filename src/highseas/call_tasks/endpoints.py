@@ -15,9 +15,9 @@ from highseas.call_tasks.schemas import (
     TaskQuery,
     TaskRead,
 )
-from highseas.dependencies import SessionDep
+from highseas.dependencies import SessionDep, SettingsDep
 from highseas.envelope import Envelope, PageEnvelope, ok, page
-from highseas.models import CallTask, TaskNumber, TaskStatus
+from highseas.models import CallTask, TaskStatus
 from highseas.request_input import openapi_body, query_or_body
 from highseas.users.dependencies import OwnedUserDep
 
@@ -43,15 +43,6 @@ def _detail(task: CallTask, numbers: int) -> TaskDetail:
         created_at=task.created_at,
         updated_at=task.updated_at,
         numbers=numbers,
-    )
-
-
-def _number(number: TaskNumber) -> NumberRead:
-    return NumberRead(
-        phone=number.phone,
-        status=number.status,
-        created_at=number.created_at,
-        unique_id=number.batch_id,
     )
 
 
@@ -103,11 +94,13 @@ async def list_numbers(
     user: OwnedUserDep,
     session: SessionDep,
     query: Annotated[NumberQuery, Depends(query_or_body(NumberQuery))],
+    settings: SettingsDep,
 ) -> PageEnvelope[NumberRead]:
     """The task's numbers in the order they were added; ``unique_id`` is the batch that added
-    a number. Filters ``phone`` and ``status``, in the query string or a JSON body."""
-    numbers, total, params = await service.list_numbers(session, user, task_id, query)
-    return page([_number(n) for n in numbers], total, params)
+    a number. Filters ``phone`` and ``status``, in the query string or a JSON body. With
+    ``encryption``, ``phone`` and the listed phones are cipher text."""
+    numbers, total, params = await service.list_numbers(session, user, task_id, query, settings)
+    return page(numbers, total, params)
 
 
 @router.delete("/task/{task_id}/number-batch-delete", response_model=Envelope[DeletedNumbers])
@@ -116,8 +109,9 @@ async def delete_numbers(
     body: Annotated[NumberBatchDelete, Body()],
     user: OwnedUserDep,
     session: SessionDep,
+    settings: SettingsDep,
 ) -> Envelope[DeletedNumbers]:
-    """Delete numbers from the task by phone (``customer_info_list``, at most 1000); phones
-    not in the task are not counted."""
-    deleted = await service.delete_numbers(session, user, task_id, body)
+    """Delete numbers from the task by phone (``customer_info_list``, at most 1000; cipher
+    text with ``encryption``); phones not in the task are not counted."""
+    deleted = await service.delete_numbers(session, user, task_id, body, settings)
     return ok(DeletedNumbers(deleted=deleted), "删除成功")

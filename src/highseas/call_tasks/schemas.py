@@ -14,6 +14,10 @@ MAX_DELETED_NUMBERS = 1000
 # Platform clients send more fields than highseas uses: unknown ones are ignored (contract §1).
 _LENIENT = ConfigDict(extra="ignore")
 
+ENCRYPTION_DESCRIPTION = (
+    "phones in and out are cipher text; effective only while the agent has 接口加密 on"
+)
+
 TaskName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
@@ -60,6 +64,7 @@ class NumberQuery(BaseModel):
         None, min_length=1, description="number states (0 waiting); one value or an array"
     )
     sub_user_id: str | None = Field(None, description="the task must be this sub-account's")
+    encryption: bool = Field(False, description=ENCRYPTION_DESCRIPTION)
     page: int = Field(1, ge=1)
     per_page: int = Field(DEFAULT_PER_PAGE, ge=1, le=MAX_PER_PAGE)
 
@@ -77,6 +82,7 @@ class NumberBatchDelete(BaseModel):
 
     customer_info_list: list[CustomerInfo] = Field(max_length=MAX_DELETED_NUMBERS)
     sub_user_id: str | None = Field(None, description="the task must be this sub-account's")
+    encryption: bool = Field(False, description=ENCRYPTION_DESCRIPTION)
 
 
 class TaskRead(BaseModel):

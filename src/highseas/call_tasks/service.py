@@ -4,6 +4,7 @@ A task of another user, an unknown id and an id that is not a UUID are all 404
 ``task_not_found``: the path's user is already checked (403) by ``OwnedUserDep``, so within
 an allowed user there is nothing left to hide. A ``sub_user_id`` acts as that sub-account:
 it must be one of the user's (403), and a task it names must be that sub-account's (404).
+With ``encryption`` (接口加密 on for the agent) phones in and out are cipher text.
 """
 
 from __future__ import annotations
@@ -14,7 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas import phones
 from highseas.call_tasks import repository
-from highseas.call_tasks.schemas import NumberBatchDelete, NumberQuery, TaskCreate, TaskQuery
+from highseas.call_tasks.schemas import (
+    NumberBatchDelete,
+    NumberQuery,
+    NumberRead,
+    TaskCreate,
+    TaskQuery,
+)
+from highseas.config import Settings
+from highseas.crypto import codec as codecs
+from highseas.crypto import service as crypto
+from highseas.crypto.codec import Codec
 from highseas.envelope import PageParams
 from highseas.errors import NotFound, ValidationFailed
 from highseas.models import CallTask, TaskNumber, User
@@ -59,8 +70,19 @@ def _phone(raw: str) -> str | None:
     return None if info is None else info.phone
 
 
-def _invalid_phone(field_name: str, raw: str) -> str:
-    return f"参数 {field_name} 无效：{raw!r} 不是有效的中国大陆手机号码"
+def _invalid_phone(field_name: str, received: str, codec: Codec) -> str:
+    # The value as received: a message never carries decrypted text.
+    decrypted = "解密后" if codec.active else ""
+    return f"参数 {field_name} 无效：{received!r} {decrypted}不是有效的中国大陆手机号码"
+
+
+def _number(number: TaskNumber, codec: Codec) -> NumberRead:
+    return NumberRead(
+        phone=codec.encrypt(number.phone),
+        status=number.status,
+        created_at=number.created_at,
+        unique_id=number.batch_id,
+    )
 
 
 async def create_task(session: AsyncSession, user: User, data: TaskCreate) -> CallTask:
@@ -107,16 +129,17 @@ async def list_tasks(
 
 
 async def list_numbers(
-    session: AsyncSession, user: User, task_id: str, query: NumberQuery
-) -> tuple[list[TaskNumber], int, PageParams]:
+    session: AsyncSession, user: User, task_id: str, query: NumberQuery, settings: Settings
+) -> tuple[list[NumberRead], int, PageParams]:
     """The task's numbers in the order they were added."""
     task = await _task_as(session, user, task_id, query.sub_user_id)
+    codec = await crypto.phone_codec(session, user.agent_id, query.encryption, settings)
     phone = None
     if query.phone is not None:
-        phone = _phone(query.phone)
+        phone = _phone(codec.decrypt("phone", query.phone))
         if phone is None:
             raise ValidationFailed.field(
-                "phone", _invalid_phone("phone", query.phone), reason="invalid_phone"
+                "phone", _invalid_phone("phone", query.phone, codec), reason="invalid_phone"
             )
     params = PageParams(page=query.page, per_page=query.per_page)
     numbers, total = await repository.numbers_of_task(
@@ -127,26 +150,34 @@ async def list_numbers(
         offset=params.offset,
         limit=params.per_page,
     )
-    return numbers, total, params
+    return [_number(n, codec) for n in numbers], total, params
 
 
 async def delete_numbers(
-    session: AsyncSession, user: User, task_id: str, data: NumberBatchDelete
+    session: AsyncSession, user: User, task_id: str, data: NumberBatchDelete, settings: Settings
 ) -> int:
     """Delete the listed phones from the task; phones not in it are not counted. One invalid
-    phone rejects the whole request (every invalid one is named), so nothing is half done."""
+    (or, encrypted, undecryptable) phone rejects the whole request, every bad one named, so
+    nothing is half done; ``error`` is the reason of the first."""
     task = await _task_as(session, user, task_id, data.sub_user_id)
+    codec = await crypto.phone_codec(session, user.agent_id, data.encryption, settings)
     wanted: set[str] = set()
     errors: dict[str, list[str]] = {}
+    reasons: list[str] = []
     for index, item in enumerate(data.customer_info_list):
         field_name = f"customer_info_list.{index}.phone"
-        phone = _phone(item.phone)
-        if phone is None:
-            errors[field_name] = [_invalid_phone(field_name, item.phone)]
+        plain = codec.open(item.phone)
+        phone = None if plain is None else _phone(plain)
+        if plain is None:
+            errors[field_name] = [codecs.undecryptable_message(field_name, item.phone)]
+            reasons.append(codecs.REASON)
+        elif phone is None:
+            errors[field_name] = [_invalid_phone(field_name, item.phone, codec)]
+            reasons.append("invalid_phone")
         else:
             wanted.add(phone)
     if errors:
         first = next(iter(errors.values()))[0]
         more = f"；另有 {len(errors) - 1} 个号码无效，见 errors" if len(errors) > 1 else ""
-        raise ValidationFailed(first + more, reason="invalid_phone", errors=errors)
+        raise ValidationFailed(first + more, reason=reasons[0], errors=errors)
     return await repository.delete_numbers(session, task.id, sorted(wanted))

@@ -22,7 +22,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from highseas.callbacks import repository, sealing, signing, ssrf
+from highseas import sealing
+from highseas.callbacks import repository, signing, ssrf
 from highseas.callbacks.schedule import retry_delay
 from highseas.callbacks.schemas import (
     AttemptRead,
@@ -53,6 +54,7 @@ DELIVERY_JOB = "callbacks.deliver"
 # switch to the new secret without rejecting anything in between.
 ROTATION_OVERLAP = timedelta(hours=24)
 GONE = 410
+_SEALED_AS = sealing.CALLBACK_SECRET
 
 
 # Configuration
@@ -105,7 +107,7 @@ async def rotate_secret(
     key = settings.resolved_secret_key()
     owner = agent_id.bytes
     plain = signing.new_secret()
-    sealed = sealing.seal(key, plain, owner=owner)
+    sealed = sealing.seal(key, plain, owner=owner, purpose=_SEALED_AS)
     await repository.add_secret_if_missing(session, agent_id, sealed)
     secret = await repository.secret_of(session, agent_id, for_update=True)
     assert secret is not None
@@ -157,28 +159,28 @@ async def _secret(session: AsyncSession, agent_id: uuid.UUID, settings: Settings
     key = settings.resolved_secret_key()
     secret = await repository.secret_of(session, agent_id)
     if secret is None:
-        sealed = sealing.seal(key, signing.new_secret(), owner=agent_id.bytes)
+        sealed = sealing.seal(key, signing.new_secret(), owner=agent_id.bytes, purpose=_SEALED_AS)
         await repository.add_secret_if_missing(session, agent_id, sealed)
         secret = await repository.secret_of(session, agent_id)
         assert secret is not None
     try:
-        return sealing.unseal(key, secret.sealed, owner=agent_id.bytes)
+        return sealing.unseal(key, secret.sealed, owner=agent_id.bytes, purpose=_SEALED_AS)
     except sealing.Unsealable as exc:
         raise _unreadable_secret() from exc
 
 
 def _signing_secrets(secret: CallbackSecret, key: str, now: datetime) -> list[str]:
     owner = secret.agent_id.bytes
-    found = [sealing.unseal(key, secret.sealed, owner=owner)]
+    found = [sealing.unseal(key, secret.sealed, owner=owner, purpose=_SEALED_AS)]
     overlapping = secret.rotated_at is not None and now < secret.rotated_at + ROTATION_OVERLAP
     if secret.previous_sealed is not None and overlapping:
-        found.append(sealing.unseal(key, secret.previous_sealed, owner=owner))
+        found.append(sealing.unseal(key, secret.previous_sealed, owner=owner, purpose=_SEALED_AS))
     return found
 
 
 def _opens(key: str, sealed: str, owner: bytes) -> bool:
     try:
-        sealing.unseal(key, sealed, owner=owner)
+        sealing.unseal(key, sealed, owner=owner, purpose=_SEALED_AS)
     except sealing.Unsealable:
         return False
     return True

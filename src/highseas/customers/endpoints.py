@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path, Query
 
 from highseas.customers import service
 from highseas.customers.schemas import (
@@ -13,7 +13,7 @@ from highseas.customers.schemas import (
     DeletedCount,
     UniqueId,
 )
-from highseas.dependencies import RegistryDep, SessionDep
+from highseas.dependencies import RegistryDep, SessionDep, SettingsDep
 from highseas.envelope import Envelope, PageEnvelope, ok, page
 from highseas.request_input import openapi_body, query_or_body
 from highseas.users.dependencies import OwnedUserDep
@@ -23,11 +23,16 @@ router = APIRouter(prefix="/agent-api/user/{user_id}", tags=["pool customers"])
 
 @router.post("/async_customer", response_model=Envelope[UniqueId])
 async def async_customer(
-    body: AsyncCustomerIn, user: OwnedUserDep, session: SessionDep, registry: RegistryDep
+    body: AsyncCustomerIn,
+    user: OwnedUserDep,
+    session: SessionDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
 ) -> Envelope[UniqueId]:
     """Queue up to 200 rows for the pool; the result is on identification/{unique_id} and in
-    the ``api_async_customer`` callback."""
-    batch = await service.accept_async_customer(session, registry, user, body)
+    the ``api_async_customer`` callback. With ``encryption``, rows' phone and company are
+    cipher text."""
+    batch = await service.accept_async_customer(session, registry, user, body, settings)
     return ok(UniqueId(unique_id=batch.id), "数据已提交，处理结果请在回调中查收")
 
 
@@ -46,10 +51,12 @@ async def get_customer(
     query: Annotated[CustomerQuery, Depends(query_or_body(CustomerQuery))],
     user: OwnedUserDep,
     session: SessionDep,
+    settings: SettingsDep,
 ) -> PageEnvelope[CustomerRead]:
     """The user's pool, filtered as in customer_to_task plus ``email`` and ``company``; fields
-    in a JSON body (GET or POST) or in the query string."""
-    rows, total, params = await service.list_customers(session, user, query, phone=query.phone)
+    in a JSON body (GET or POST) or in the query string. With ``encryption``, ``phone`` and
+    the rows' phones are cipher text."""
+    rows, total, params = await service.list_customers(session, user, query, settings)
     return page(rows, total, params)
 
 
@@ -58,16 +65,25 @@ async def customer_detail(
     customer_id: Annotated[str, Path(description="客户 id")],
     user: OwnedUserDep,
     session: SessionDep,
+    settings: SettingsDep,
+    encryption: Annotated[
+        bool, Query(description="extension: the phone as cipher text (接口加密 on)")
+    ] = False,
 ) -> Envelope[CustomerRead]:
     """One pool customer."""
-    return ok(await service.detail(session, user, customer_id))
+    return ok(
+        await service.detail(session, user, customer_id, encryption=encryption, settings=settings)
+    )
 
 
 @router.delete("/del_customer", response_model=Envelope[DeletedCount])
 async def delete_customers(
-    body: Annotated[CustomerDeleteIn, Body()], user: OwnedUserDep, session: SessionDep
+    body: Annotated[CustomerDeleteIn, Body()],
+    user: OwnedUserDep,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> Envelope[DeletedCount]:
-    """Delete pool customers by ``phone`` (at most 100) and/or a ``created_at`` range; with
-    neither, nothing is deleted."""
-    deleted = await service.delete(session, user, body, phones_plain=body.phone)
+    """Delete pool customers by ``phone`` (at most 100; cipher text with ``encryption``)
+    and/or a ``created_at`` range; with neither, nothing is deleted."""
+    deleted = await service.delete(session, user, body, settings)
     return ok(DeletedCount(deleted=deleted), "删除成功")

@@ -18,6 +18,10 @@ _LENIENT = ConfigDict(extra="ignore")
 
 Scalar = str | int | float
 
+ENCRYPTION_DESCRIPTION = (
+    "phones in and out are cipher text; effective only while the agent has 接口加密 on"
+)
+
 
 class ComponentFilterIn(BaseModel):
     """One component filter: ``{id, value[, op]}`` (contract §2)."""
@@ -72,7 +76,7 @@ class PoolFilterIn(BaseModel):
     operator: list[Annotated[int, Field(ge=0, le=4)]] | None = Field(
         None, min_length=1, description="1 电信, 2 联通, 3 移动, 4 广电, 0 未知"
     )
-    encryption: bool = False
+    encryption: bool = Field(False, description=ENCRYPTION_DESCRIPTION)
     sub_user_id: str | None = None
 
     _created_at = field_validator("created_at")(_valid_range)
@@ -94,7 +98,9 @@ class AsyncCustomerIn(BaseModel):
     model_config = _LENIENT
 
     data: list[dict[str, Any]] = Field(min_length=1)
-    encryption: bool = False
+    encryption: bool = Field(
+        False, description="rows' phone and company are cipher text (接口加密, when on)"
+    )
 
 
 class CustomerDeleteIn(BaseModel):
@@ -102,7 +108,7 @@ class CustomerDeleteIn(BaseModel):
 
     phone: list[str] | None = Field(None, max_length=100)
     created_at: list[str] | None = None
-    encryption: bool = False
+    encryption: bool = Field(False, description=ENCRYPTION_DESCRIPTION)
 
     _created_at = field_validator("created_at")(_valid_range)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,9 @@ from highseas.clock import from_wire, utcnow
 from highseas.components import repository as components_repository
 from highseas.components import values
 from highseas.components.service import parse_public_id
+from highseas.config import Settings
+from highseas.crypto import service as crypto
+from highseas.crypto.codec import Codec
 from highseas.customers import filters, repository
 from highseas.customers.filters import ComponentCondition, FilterOp, PoolFilter
 from highseas.customers.rows import ComponentSpec, Draft, RowChecker, RowError, RowInput
@@ -38,17 +42,22 @@ from highseas.users.service import owned_sub_user
 MAX_LISTED_ERRORS = 1000
 MAX_ASYNC_ROWS = 200
 ASYNC_CUSTOMER_JOB = "customers.async_customer"
+# What is cipher text in the rows of an async_customer batch accepted with encryption (§6).
+ENCRYPTED_ROW_FIELDS = ("phone", "company")
 
 
 # --- filters -------------------------------------------------------------------------------
 
 
-def _phone(raw: str, field_name: str) -> str:
-    info = phones.parse(raw)
+def _phone(codec: Codec, received: str, field_name: str) -> str:
+    """The normalised phone of an input, decrypted first when the request is encrypted.
+    A message shows the value as received, never decrypted text."""
+    info = phones.parse(codec.decrypt(field_name, received))
     if info is None:
+        decrypted = "解密后" if codec.active else ""
         raise ValidationFailed.field(
             field_name,
-            f"参数 {field_name} 无效：{raw!r} 不是有效的中国大陆手机号码",
+            f"参数 {field_name} 无效：{received!r} {decrypted}不是有效的中国大陆手机号码",
             reason="invalid_phone",
         )
     return info.phone
@@ -91,10 +100,10 @@ def _component_condition(
 
 
 async def resolve_filter(
-    session: AsyncSession, user: User, given: PoolFilterIn, *, phone: str | None
+    session: AsyncSession, user: User, given: PoolFilterIn, *, codec: Codec
 ) -> PoolFilter:
     """Check the filters against this user (422/403 naming the field) and normalise them.
-    ``phone`` is the plain text of ``given.phone`` (the caller decrypts)."""
+    ``codec`` decrypts ``given.phone`` when the request is encrypted (``crypto.phone_codec``)."""
     if given.user_id is not None and given.user_id != str(user.id):
         raise ValidationFailed.field(
             "user_id", f"参数 user_id 无效：{given.user_id} 与路径中的用户 {user.id} 不一致"
@@ -122,7 +131,7 @@ async def resolve_filter(
     return PoolFilter(
         user_id=str(user.id),
         components=tuple(conditions),
-        phones=None if phone is None else (_phone(phone, "phone"),),
+        phones=None if given.phone is None else (_phone(codec, given.phone, "phone"),),
         created_from=None if created is None else from_wire(created[0]),
         created_to=None if created is None else from_wire(created[1]),
         operators=None if given.operator is None else tuple(sorted(set(given.operator))),
@@ -144,7 +153,7 @@ async def pool_condition(session: AsyncSession, pool_filter: PoolFilter) -> Any:
 # --- reading and deleting ------------------------------------------------------------------
 
 
-def _read(customer: Customer, components: Sequence[Component]) -> CustomerRead:
+def _read(customer: Customer, components: Sequence[Component], codec: Codec) -> CustomerRead:
     shown = [
         ComponentValueRead(id=c.public_id, name=c.name, type=c.type, value=value)
         for c in components
@@ -154,7 +163,7 @@ def _read(customer: Customer, components: Sequence[Component]) -> CustomerRead:
         id=customer.public_id,
         user_id=customer.user_id,
         sub_user_id=customer.sub_user_id,
-        phone=customer.phone,
+        phone=codec.encrypt(customer.phone),
         name=customer.name,
         company=customer.company,
         email=customer.email,
@@ -172,38 +181,47 @@ def _read(customer: Customer, components: Sequence[Component]) -> CustomerRead:
 
 
 async def list_customers(
-    session: AsyncSession, user: User, query: CustomerQuery, *, phone: str | None
+    session: AsyncSession, user: User, query: CustomerQuery, settings: Settings
 ) -> tuple[list[CustomerRead], int, PageParams]:
-    pool_filter = await resolve_filter(session, user, query, phone=phone)
+    """get_customer; with encryption, ``phone`` and the rows' phones are cipher text."""
+    codec = await crypto.phone_codec(session, user.agent_id, query.encryption, settings)
+    pool_filter = await resolve_filter(session, user, query, codec=codec)
     params = PageParams(page=query.page, per_page=query.per_page)
     condition = await pool_condition(session, pool_filter)
     rows, total = await repository.page(
         session, condition, offset=params.offset, limit=params.per_page
     )
     components = await components_repository.of_user(session, user.id)
-    return [_read(row, components) for row in rows], total, params
+    return [_read(row, components, codec) for row in rows], total, params
 
 
-async def detail(session: AsyncSession, user: User, customer_id: str) -> CustomerRead:
+async def detail(
+    session: AsyncSession, user: User, customer_id: str, *, encryption: bool, settings: Settings
+) -> CustomerRead:
+    """One customer; ``encryption`` (an extension: the platform has no flag here) shows its
+    phone as cipher text, as get_customer does."""
     parsed = parse_public_id(customer_id)
     customer = None if parsed is None else await repository.by_public_id(session, user.id, parsed)
     if customer is None:
         raise NotFound(f"客户 {customer_id} 不存在", reason="customer_not_found")
-    return _read(customer, await components_repository.of_user(session, user.id))
+    codec = await crypto.phone_codec(session, user.agent_id, encryption, settings)
+    return _read(customer, await components_repository.of_user(session, user.id), codec)
 
 
 async def delete(
-    session: AsyncSession, user: User, given: CustomerDeleteIn, *, phones_plain: list[str] | None
+    session: AsyncSession, user: User, given: CustomerDeleteIn, settings: Settings
 ) -> int:
-    """Delete by phones and/or a created_at range (AND); with neither, nothing."""
-    if not phones_plain and not given.created_at:
+    """Delete by phones and/or a created_at range (AND); with neither, nothing. With
+    encryption the phones are cipher text."""
+    if not given.phone and not given.created_at:
         return 0
+    codec = await crypto.phone_codec(session, user.agent_id, given.encryption, settings)
     created = given.created_at
     pool_filter = PoolFilter(
         user_id=str(user.id),
         phones=None
-        if not phones_plain
-        else tuple(_phone(p, f"phone.{i}") for i, p in enumerate(phones_plain)),
+        if not given.phone
+        else tuple(_phone(codec, p, f"phone.{i}") for i, p in enumerate(given.phone)),
         created_from=None if created is None else from_wire(created[0]),
         created_to=None if created is None else from_wire(created[1]),
     )
@@ -340,14 +358,21 @@ def api_row(index: int, row: dict[str, Any]) -> RowInput | RowError:
 
 
 async def accept_async_customer(
-    session: AsyncSession, registry: Registry, user: User, given: AsyncCustomerIn
+    session: AsyncSession,
+    registry: Registry,
+    user: User,
+    given: AsyncCustomerIn,
+    settings: Settings,
 ) -> Batch:
+    """Queue the rows. The batch records whether they are cipher text (asked for, and the
+    agent has encryption on, now): the job decrypts them row by row."""
     if len(given.data) > MAX_ASYNC_ROWS:
         raise PayloadTooLarge(
             f"参数 data 最多 {MAX_ASYNC_ROWS} 行，收到 {len(given.data)} 行；更多请分批提交或使用 "
             "highseas pool import",
             reason="too_many_rows",
         )
+    codec = await crypto.phone_codec(session, user.agent_id, given.encryption, settings)
     return await batches.accept(
         session,
         registry,
@@ -355,26 +380,58 @@ async def accept_async_customer(
         type=BatchType.ASYNC_CUSTOMER,
         job_kind=ASYNC_CUSTOMER_JOB,
         request={"data": given.data},
-        encryption=given.encryption,
+        encryption=codec.active,
     )
 
 
+def decrypted_row(index: int, row: dict[str, Any], codec: Codec) -> dict[str, Any] | list[RowError]:
+    """The row with its encrypted fields in plain text, or one ``undecryptable`` error per
+    field that does not decrypt. A plain codec returns the row as it is."""
+    if not codec.active:
+        return row
+    opened = dict(row)
+    errors: list[RowError] = []
+    for name in ENCRYPTED_ROW_FIELDS:
+        value = row.get(name)
+        if value is None or value == "":
+            continue
+        plain = codec.open(value) if isinstance(value, str) else None
+        if plain is None:
+            errors.append(RowError(index, name, value, "undecryptable"))
+        else:
+            opened[name] = plain
+    return errors or opened
+
+
+def _as_received(error: RowError, data: list[dict[str, Any]]) -> RowError:
+    # A result of an encrypted batch shows phone and company as the client sent them
+    # (cipher text): it is stored, shown and sent in the callback, never decrypted text.
+    if error.field not in ENCRYPTED_ROW_FIELDS:
+        return error
+    return dataclasses.replace(error, value=data[error.row].get(error.field))
+
+
 async def run_async_customer(
-    session: AsyncSession, registry: Registry, batch_id: uuid.UUID
+    session: AsyncSession, registry: Registry, batch_id: uuid.UUID, settings: Settings
 ) -> None:
     batch = await batches.start(session, batch_id)
     if batch is None:
         return
     user = await session.get_one(User, batch.user_id)
     checker = await row_checker(session, user, label=lambda c: f"components.{c.public_id}")
+    codec = await crypto.batch_codec(session, batch, settings)
+    data: list[dict[str, Any]] = batch.request["data"]
     result = IngestResult()
     rows: list[RowInput] = []
-    for index, row in enumerate(batch.request["data"]):
-        adapted = api_row(index, row)
-        if isinstance(adapted, RowError):
-            result.rejected += 1
-            result.note([adapted])
-        else:
+    for index, row in enumerate(data):
+        opened = decrypted_row(index, row, codec)
+        adapted = api_row(index, opened) if isinstance(opened, dict) else opened
+        if isinstance(adapted, RowInput):
             rows.append(adapted)
+        else:
+            result.rejected += 1
+            result.note([adapted] if isinstance(adapted, RowError) else adapted)
     await ingest(session, user, checker, rows, result)
+    if codec.active:
+        result.errors = [_as_received(error, data) for error in result.errors]
     await batches.finish(session, registry, batch, result.to_json())

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path
 
 from highseas.customers.schemas import PoolFilterIn, UniqueId
-from highseas.dependencies import RegistryDep, SessionDep
+from highseas.dependencies import RegistryDep, SessionDep, SettingsDep
 from highseas.envelope import Envelope, ok
 from highseas.imports import service
 from highseas.request_input import openapi_body, query_or_body
@@ -43,12 +43,20 @@ async def customer_to_task(
     user: OwnedUserDep,
     session: SessionDep,
     registry: RegistryDep,
+    settings: SettingsDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Envelope[UniqueId]:
     """客户公海筛选进入任务: queue the import of the pool customers matching the filters into
     the task; the result arrives at the ``api_customer_to_task`` callback. Fields in a JSON
-    body (GET or POST) or in the query string."""
+    body (GET or POST) or in the query string. With ``encryption``, ``phone`` and the numbers
+    of the download are cipher text."""
     unique_id = await service.accept(
-        session, registry, user=user, task_id=task_id, given=given, idempotency_key=idempotency_key
+        session,
+        registry,
+        user=user,
+        task_id=task_id,
+        given=given,
+        idempotency_key=idempotency_key,
+        settings=settings,
     )
     return ok(UniqueId(unique_id=unique_id), "号码导入任务信息请在回调中查收")

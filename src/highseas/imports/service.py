@@ -23,6 +23,8 @@ from highseas.batches import service as batches
 from highseas.call_tasks.service import owned_task
 from highseas.callbacks import service as callbacks
 from highseas.clock import utcnow
+from highseas.config import Settings
+from highseas.crypto import service as crypto
 from highseas.customers import repository as customers_repository
 from highseas.customers import service as customers
 from highseas.customers.filters import PoolFilter
@@ -52,12 +54,16 @@ async def accept(
     task_id: str,
     given: PoolFilterIn,
     idempotency_key: str | None,
+    settings: Settings,
 ) -> uuid.UUID:
-    """Check everything up front (404/403/422), then queue the import; its ``unique_id``."""
+    """Check everything up front (404/403/422), then queue the import; its ``unique_id``.
+    With encryption (asked for, and on for the agent) ``phone`` is cipher text and so is the
+    batch's download: the batch records the effective flag."""
     task = await owned_task(session, user, task_id)
-    pool_filter = await customers.resolve_filter(session, user, given, phone=given.phone)
+    codec = await crypto.phone_codec(session, user.agent_id, given.encryption, settings)
+    pool_filter = await customers.resolve_filter(session, user, given, codec=codec)
     await callbacks.require_configured(session, user.agent_id, CallbackType.API_CUSTOMER_TO_TASK)
-    encryption = False  # interface encryption (§6) decides this once it exists
+    encryption = codec.active
     batch_id = uuid.uuid4()
     if idempotency_key is not None:
         now = utcnow()

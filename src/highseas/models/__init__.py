@@ -14,6 +14,7 @@ from highseas.models.callback import (
 )
 from highseas.models.component import Component, ComponentStatus, ComponentType, ValidateRule
 from highseas.models.customer import Customer, CustomerValue
+from highseas.models.encryption import EncryptionSetting
 from highseas.models.import_support import DownloadKey, IdempotencyKey
 from highseas.models.job import Job, JobState
 from highseas.models.user import SubUser, User
@@ -38,6 +39,7 @@ __all__ = [
     "CustomerValue",
     "DeliveryState",
     "DownloadKey",
+    "EncryptionSetting",
     "IdempotencyKey",
     "Job",
     "JobState",

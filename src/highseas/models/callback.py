@@ -48,7 +48,7 @@ class CallbackEndpoint(UUIDPrimaryKey, Timestamps, Base):
 
 
 class CallbackSecret(Timestamps, Base):
-    """An agent's signing secret, sealed under the server key (``callbacks/sealing.py``).
+    """An agent's signing secret, sealed under the server key (``highseas/sealing.py``).
 
     The previous secret is kept for a while after a rotation so that messages are signed with
     both and receivers can switch without losing any.

@@ -93,18 +93,6 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.ForeignKeyConstraint(
-            ["batch_id"],
-            ["batches.id"],
-            name=op.f("fk_task_numbers_batch_id_batches"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["task_id"],
-            ["call_tasks.id"],
-            name=op.f("fk_task_numbers_task_id_call_tasks"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_task_numbers")),
         sa.UniqueConstraint("task_id", "phone", name=op.f("uq_task_numbers_task_id_phone")),
         sqlite_autoincrement=True,
