@@ -425,3 +425,29 @@ async def test_the_worker_survives_a_database_outage(db: Database, database_url:
         worker.stop()
         await asyncio.wait_for(running, 5)
         await broken.dispose()
+
+
+async def test_a_job_committed_in_this_process_wakes_the_worker(db: Database) -> None:
+    registry = Registry()
+    ran = asyncio.Event()
+
+    @registry.handler("tests.prompt")
+    async def prompt(_context: JobContext) -> None:
+        ran.set()
+
+    worker = make_worker(db, registry, poll_seconds=30.0)  # only a wake-up can be this quick
+    running = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.2)  # the worker found nothing and waits
+    async with db.transaction() as session:
+        await enqueue(session, registry, "tests.prompt", {})
+    await _wait_until(ran, seconds=3.0)
+    # A rolled-back enqueue wakes nobody and leaves nothing behind.
+    ran.clear()
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session:
+            await enqueue(session, registry, "tests.prompt", {})
+            raise RuntimeError("changed my mind")
+    await asyncio.sleep(0.3)
+    assert not ran.is_set()
+    worker.stop()
+    await running

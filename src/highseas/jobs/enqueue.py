@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas.clock import utcnow
+from highseas.jobs import wakeup
 from highseas.jobs.queue import insert_job
 from highseas.jobs.registry import Registry
 from highseas.models import Job
@@ -33,7 +34,7 @@ async def enqueue(
         max_attempts = registry.max_attempts(kind)
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
-    return await insert_job(
+    job = await insert_job(
         session,
         queue=registered.queue.value,
         kind=kind,
@@ -42,3 +43,5 @@ async def enqueue(
         max_attempts=max_attempts,
         run_at=run_at or utcnow(),
     )
+    wakeup.note(session.sync_session, registered.queue.value)
+    return job

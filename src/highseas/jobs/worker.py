@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas.config import Settings
 from highseas.db import Database
+from highseas.jobs import wakeup
 from highseas.jobs.backoff import retry_delay
 from highseas.jobs.queue import Lease, claim, complete, heartbeat, release, retry_or_fail
 from highseas.jobs.registry import (
@@ -127,32 +128,39 @@ class Worker:
     async def _claim_loop(self, queue: Queue) -> None:
         slots = asyncio.Semaphore(self.concurrency)
         failures = 0
-        while await self._acquire_slot(slots):
-            try:
-                job = await self._claim(queue)
-            except Exception as exc:
-                slots.release()
-                failures += 1
-                delay = retry_delay(failures, base=self.poll_seconds, cap=CLAIM_BACKOFF_CAP_SECONDS)
-                # One traceback per outage, not one per retry.
-                logger.warning(
-                    "claiming from queue %s failed (%s); retrying in %.1f s",
-                    queue,
-                    _error_text(exc),
-                    delay,
-                    exc_info=failures == 1,
-                )
-                await self._sleep(delay)
-                continue
-            failures = 0
-            if job is None:
-                slots.release()
-                await self._sleep(self.poll_seconds)
-                continue
-            task = asyncio.create_task(self._process(job), name=f"job:{job.id}")
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
-            task.add_done_callback(lambda _: slots.release())
+        woken = wakeup.listen(queue)
+        try:
+            while await self._acquire_slot(slots):
+                woken.clear()  # before the claim: a job committed after it ends the wait
+                try:
+                    job = await self._claim(queue)
+                except Exception as exc:
+                    slots.release()
+                    failures += 1
+                    delay = retry_delay(
+                        failures, base=self.poll_seconds, cap=CLAIM_BACKOFF_CAP_SECONDS
+                    )
+                    # One traceback per outage, not one per retry.
+                    logger.warning(
+                        "claiming from queue %s failed (%s); retrying in %.1f s",
+                        queue,
+                        _error_text(exc),
+                        delay,
+                        exc_info=failures == 1,
+                    )
+                    await self._sleep(delay)
+                    continue
+                failures = 0
+                if job is None:
+                    slots.release()
+                    await self._sleep(self.poll_seconds, until=woken)
+                    continue
+                task = asyncio.create_task(self._process(job), name=f"job:{job.id}")
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+                task.add_done_callback(lambda _: slots.release())
+        finally:
+            wakeup.forget(queue, woken)
 
     async def _acquire_slot(self, slots: asyncio.Semaphore) -> bool:
         """A free slot of the queue, or False once stopping (all slots may stay busy)."""
@@ -170,9 +178,14 @@ class Worker:
             return False
         return True
 
-    async def _sleep(self, seconds: float) -> None:
-        with suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+    async def _sleep(self, seconds: float, *, until: asyncio.Event | None = None) -> None:
+        """Wait ``seconds``, or less when stopping or ``until`` is set."""
+        waits = [asyncio.ensure_future(self._stopping.wait())]
+        if until is not None:
+            waits.append(asyncio.ensure_future(until.wait()))
+        _, pending = await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        for waiting in pending:
+            waiting.cancel()
 
     async def _claim(self, queue: str) -> Job | None:
         async with self.database.transaction() as session:

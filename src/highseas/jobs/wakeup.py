@@ -1,0 +1,48 @@
+"""Waking this process's workers when a job it enqueued is committed.
+
+A worker polls its queues every ``HIGHSEAS_JOB_POLL_SECONDS``; a job enqueued by the same
+process (``highseas serve`` with its in-process worker, or a job that queues the next one, as
+an import queues its callback) need not wait for the next poll. ``enqueue`` notes the queue
+on the session; the commit that makes the job visible wakes the queue's waiting workers.
+Other processes still find the job by polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+_PENDING = "highseas.jobs.wakeup"
+_waiting: defaultdict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = defaultdict(set)
+
+
+def note(session: Session, queue: str) -> None:
+    """``queue`` has a job in this session's transaction: wake it when that commits."""
+    session.info.setdefault(_PENDING, set()).add(queue)
+
+
+def listen(queue: str) -> asyncio.Event:
+    """An event set whenever a job of ``queue`` is committed in this process."""
+    woken = asyncio.Event()
+    _waiting[queue].add((asyncio.get_running_loop(), woken))
+    return woken
+
+
+def forget(queue: str, woken: asyncio.Event) -> None:
+    _waiting[queue] = {(loop, e) for loop, e in _waiting[queue] if e is not woken}
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    for queue in session.info.pop(_PENDING, ()):
+        for loop, woken in list(_waiting[queue]):
+            # The committing code may run on another thread than the worker (tests, demo).
+            loop.call_soon_threadsafe(woken.set)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
