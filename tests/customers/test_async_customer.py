@@ -171,3 +171,25 @@ async def test_identification_and_batches(
     stranger = await make_agent(db, "代理B")
     forbidden = await client.get(f"{base}/identification/{first}", headers=stranger.headers)
     assert_error(forbidden, 403, "user_forbidden")
+
+
+async def test_a_row_may_state_the_carrier_of_a_ported_number(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    agent = await make_agent(db)
+    user = await make_user(db, agent)
+    base = f"/agent-api/user/{user.id}"
+    rows = [
+        {"phone": "13012121212", "operator": 1},  # a Unicom block, ported to Telecom
+        {"phone": "13012121213"},
+        {"phone": "13012121214", "operator": 9},
+    ]
+    unique_id = await _submit(client, agent.headers, base, rows)
+    await run_jobs(db, settings)
+    done = (await client.get(f"{base}/identification/{unique_id}", headers=agent.headers)).json()
+    assert [(e["row"], e["field"], e["reason"]) for e in done["data"]["data"]["errors"]] == [
+        (2, "operator", "invalid_operator")
+    ]
+    listed = await client.get(f"{base}/get_customer", headers=agent.headers)
+    carriers = {r["phone"]: (r["operator"], r["operator_name"]) for r in listed.json()["data"]}
+    assert carriers == {"13012121212": (1, "电信"), "13012121213": (2, "联通")}
