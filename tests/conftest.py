@@ -26,6 +26,7 @@ from highseas.db import Database
 from highseas.main import create_app
 from highseas.migrate import upgrade
 from highseas.models import Base
+from tests.fixtures.receiver import Receiver
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "HIGHSEAS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -89,11 +90,23 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Callback receivers are on 127.0.0.1 (private addresses allowed) and retries are
+    immediate, three of them; download links name the test client's host."""
     return Settings(
         database_url=database_url,
         data_dir=tmp_path / "data",
         callback_allow_private=True,
+        callback_retry_schedule=[0, 0, 0],
+        callback_timeout=2.0,
+        public_url="http://testserver",
     )
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real HTTP callback receiver on 127.0.0.1."""
+    with Receiver().running() as running:
+        yield running
 
 
 @pytest.fixture

@@ -1,32 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from highseas.config import Settings
 from highseas.db import Database
 from tests.fixtures.factories import AgentWithToken, make_agent
-from tests.fixtures.receiver import Receiver
-
-
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    """Private addresses allowed (the receiver is on 127.0.0.1); retries at once, three of them."""
-    return Settings(
-        database_url=database_url,
-        data_dir=tmp_path / "data",
-        callback_allow_private=True,
-        callback_retry_schedule=[0, 0, 0],
-        callback_timeout=2.0,
-    )
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver().running() as running:
-        yield running
 
 
 @pytest.fixture

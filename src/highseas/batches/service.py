@@ -19,12 +19,12 @@ from highseas.batches import repository
 from highseas.batches.schemas import BatchQuery, BatchRead
 from highseas.callbacks import service as callbacks
 from highseas.clock import utcnow
-from highseas.components.service import parse_public_id
 from highseas.config import Settings
 from highseas.crypto import service as crypto
 from highseas.crypto.codec import Codec
 from highseas.envelope import PageParams
 from highseas.errors import Conflict, Gone, NotFound
+from highseas.ids import parse_uuid
 from highseas.jobs import Registry, enqueue
 from highseas.models import Batch, BatchState, BatchType, CallbackType, User
 
@@ -140,7 +140,7 @@ async def read(session: AsyncSession, batch: Batch) -> BatchRead:
 
 
 async def owned(session: AsyncSession, user: User, unique_id: str) -> Batch:
-    parsed = parse_public_id(unique_id)
+    parsed = parse_uuid(unique_id)
     batch = None if parsed is None else await repository.of_user(session, user.id, parsed)
     if batch is None:
         raise NotFound(f"批次 {unique_id} 不存在", reason="batch_not_found")

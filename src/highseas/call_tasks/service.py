@@ -28,17 +28,9 @@ from highseas.crypto import service as crypto
 from highseas.crypto.codec import Codec
 from highseas.envelope import PageParams
 from highseas.errors import NotFound, ValidationFailed
+from highseas.ids import parse_uuid
 from highseas.models import CallTask, TaskNumber, User
 from highseas.users.service import owned_sub_user
-
-
-def _parse_id(value: str | uuid.UUID) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
 
 
 def _task_not_found(task_id: str | uuid.UUID) -> NotFound:
@@ -47,7 +39,7 @@ def _task_not_found(task_id: str | uuid.UUID) -> NotFound:
 
 async def owned_task(session: AsyncSession, user: User, task_id: str | uuid.UUID) -> CallTask:
     """The user's task ``task_id``, else 404 ``task_not_found``."""
-    parsed = _parse_id(task_id)
+    parsed = parse_uuid(task_id)
     task = None if parsed is None else await repository.task_of_user(session, user.id, parsed)
     if task is None:
         raise _task_not_found(task_id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,16 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from highseas.components import repository
 from highseas.components.schemas import ComponentCreate, ComponentUpdate
 from highseas.errors import NotFound, ValidationFailed
+from highseas.ids import parse_uuid
 from highseas.models import Component, User
-
-
-def parse_public_id(value: str | uuid.UUID) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
 
 
 async def list_components(session: AsyncSession, user: User) -> list[Component]:
@@ -50,7 +41,7 @@ async def create(session: AsyncSession, user: User, data: ComponentCreate) -> Co
 
 
 async def owned(session: AsyncSession, user: User, component_id: str) -> Component:
-    parsed = parse_public_id(component_id)
+    parsed = parse_uuid(component_id)
     found = [] if parsed is None else await repository.by_public_ids(session, user.id, [parsed])
     if not found:
         raise NotFound(f"组件 {component_id} 不存在", reason="component_not_found")
@@ -86,7 +77,7 @@ async def update(
 async def delete(session: AsyncSession, user: User, component_ids: Sequence[str]) -> int:
     """Delete the listed components of this user and their values; unknown ids are 404 so a
     typo cannot pass as done."""
-    parsed = {raw: parse_public_id(raw) for raw in component_ids}
+    parsed = {raw: parse_uuid(raw) for raw in component_ids}
     wanted = {p for p in parsed.values() if p is not None}
     found = await repository.by_public_ids(session, user.id, wanted)
     found_ids = {c.public_id for c in found}

@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from highseas.components.service import parse_public_id
 from highseas.customers import repository, service
 from highseas.customers.files import PoolFile, UnreadableFile
 from highseas.customers.rows import RowChecker, RowInput
 from highseas.db import Database
 from highseas.errors import NotFound
+from highseas.ids import parse_uuid
 from highseas.models import User
 
 CHUNK_ROWS = 5000
@@ -113,7 +113,7 @@ async def import_file(
 ) -> Summary:
     """Import every row of ``pool_file``; rejected rows go to ``FILE.rejected.csv``."""
     async with database.transaction() as session:
-        parsed = parse_public_id(user_id)
+        parsed = parse_uuid(user_id)
         user = None if parsed is None else await session.get(User, parsed)
         if user is None:
             raise NotFound(f"用户 {user_id} 不存在", reason="user_not_found")

@@ -15,7 +15,6 @@ from highseas.batches import service as batches
 from highseas.clock import from_wire, utcnow
 from highseas.components import repository as components_repository
 from highseas.components import values
-from highseas.components.service import parse_public_id
 from highseas.config import Settings
 from highseas.crypto import service as crypto
 from highseas.crypto.codec import Codec
@@ -33,6 +32,7 @@ from highseas.customers.schemas import (
 )
 from highseas.envelope import PageParams
 from highseas.errors import NotFound, PayloadTooLarge, ValidationFailed
+from highseas.ids import parse_uuid
 from highseas.jobs import Registry
 from highseas.models import Batch, BatchType, Component, Customer, User
 from highseas.models.base import new_public_id
@@ -113,7 +113,7 @@ async def resolve_filter(
         sub_user_id = str((await owned_sub_user(session, user, given.sub_user_id)).id)
     conditions: list[ComponentCondition] = []
     if given.components:
-        ids = [parse_public_id(c.id) for c in given.components]
+        ids = [parse_uuid(c.id) for c in given.components]
         found = await components_repository.by_public_ids(
             session, user.id, [i for i in ids if i is not None]
         )
@@ -200,7 +200,7 @@ async def detail(
 ) -> CustomerRead:
     """One customer; ``encryption`` (an extension: the platform has no flag here) shows its
     phone as cipher text, as get_customer does."""
-    parsed = parse_public_id(customer_id)
+    parsed = parse_uuid(customer_id)
     customer = None if parsed is None else await repository.by_public_id(session, user.id, parsed)
     if customer is None:
         raise NotFound(f"客户 {customer_id} 不存在", reason="customer_not_found")
@@ -352,7 +352,7 @@ def api_row(index: int, row: dict[str, Any]) -> RowInput | RowError:
         return RowError(index, "components", given, "invalid_type")
     components: dict[str, Any] = {}
     for item in given:
-        parsed = parse_public_id(str(item["id"]))
+        parsed = parse_uuid(str(item["id"]))
         components[str(parsed) if parsed else str(item["id"])] = item.get("value")
     return RowInput(index, row, components)
 

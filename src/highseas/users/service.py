@@ -12,22 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas.envelope import PageParams
 from highseas.errors import Forbidden
+from highseas.ids import parse_uuid
 from highseas.models import SubUser, User
 from highseas.users import repository
 from highseas.users.schemas import AccountCreate
 
 
-def _parse_id(value: str | uuid.UUID) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
 async def owned_user(session: AsyncSession, agent_id: uuid.UUID, user_id: str | uuid.UUID) -> User:
-    parsed = _parse_id(user_id)
+    parsed = parse_uuid(user_id)
     user = None if parsed is None else await repository.user_of_agent(session, agent_id, parsed)
     if user is None:
         raise Forbidden(f"无权访问用户 {user_id}：该用户不属于当前代理", reason="user_forbidden")
@@ -37,7 +29,7 @@ async def owned_user(session: AsyncSession, agent_id: uuid.UUID, user_id: str | 
 async def owned_sub_user(
     session: AsyncSession, user: User, sub_user_id: str | uuid.UUID
 ) -> SubUser:
-    parsed = _parse_id(sub_user_id)
+    parsed = parse_uuid(sub_user_id)
     sub_user = (
         None if parsed is None else await repository.sub_user_of_user(session, user.id, parsed)
     )
