@@ -336,6 +336,7 @@ async def ingest(
             continue
         value_rows += [(component_id, key, customer_id) for component_id, key in draft.keys]
     result.created += len(created)
+    value_rows.sort()  # in index order: each index page is written once per chunk
     await repository.insert_values(session, value_rows)
     return rejected
 
