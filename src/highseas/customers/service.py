@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas import phones
@@ -100,7 +101,13 @@ def _component_condition(
 
 
 async def resolve_filter(
-    session: AsyncSession, user: User, given: PoolFilterIn, *, codec: Codec
+    session: AsyncSession,
+    user: User,
+    given: PoolFilterIn,
+    *,
+    codec: Codec,
+    email: str | None = None,
+    company: str | None = None,
 ) -> PoolFilter:
     """Check the filters against this user (422/403 naming the field) and normalise them.
     ``codec`` decrypts ``given.phone`` when the request is encrypted (``crypto.phone_codec``)."""
@@ -136,18 +143,21 @@ async def resolve_filter(
         created_to=None if created is None else from_wire(created[1]),
         operators=None if given.operator is None else tuple(sorted(set(given.operator))),
         sub_user_id=sub_user_id,
-        email=getattr(given, "email", None),
-        company=getattr(given, "company", None),
+        email=email,
+        company=company,
     )
 
 
-async def pool_condition(session: AsyncSession, pool_filter: PoolFilter) -> Any:
+async def pool_condition(
+    session: AsyncSession, pool_filter: PoolFilter, *, id_bounded: bool = False
+) -> ColumnElement[bool]:
     """The SQL condition of a filter, with components resolved as they are now."""
     wanted = [uuid.UUID(c.component_id) for c in pool_filter.components]
     found = await components_repository.by_public_ids(
         session, uuid.UUID(pool_filter.user_id), wanted
     )
-    return filters.condition(pool_filter, {str(c.public_id): c.id for c in found})
+    component_ids = {str(c.public_id): c.id for c in found}
+    return filters.condition(pool_filter, component_ids, id_bounded=id_bounded)
 
 
 # --- reading and deleting ------------------------------------------------------------------
@@ -185,7 +195,9 @@ async def list_customers(
 ) -> tuple[list[CustomerRead], int, PageParams]:
     """get_customer; with encryption, ``phone`` and the rows' phones are cipher text."""
     codec = await crypto.phone_codec(session, user.agent_id, query.encryption, settings)
-    pool_filter = await resolve_filter(session, user, query, codec=codec)
+    pool_filter = await resolve_filter(
+        session, user, query, codec=codec, email=query.email, company=query.company
+    )
     params = PageParams(page=query.page, per_page=query.per_page)
     condition = await pool_condition(session, pool_filter)
     rows, total = await repository.page(

@@ -118,7 +118,8 @@ async def run_import(
     if batch is None or batch.task_id is None:
         return
     pool_filter = PoolFilter.from_json(batch.request["filter"])
-    condition = await customers.pool_condition(session, pool_filter)
+    # Each chunk adds its id range, the cheapest way into the pool unless a value can seek.
+    condition = await customers.pool_condition(session, pool_filter, id_bounded=True)
     if batch.progress is None:
         # Start just before the user's first customer: on a shared database the ids below
         # belong to other users, and each empty chunk would still cost a commit.
