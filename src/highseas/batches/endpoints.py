@@ -56,7 +56,7 @@ async def list_batches(
 ) -> PageEnvelope[BatchRead]:
     """The user's batches, newest first, to reconcile missed callbacks."""
     batches, total = await service.list_batches(session, user, filters, params)
-    return page([await service.read(session, b) for b in batches], total, params)
+    return page(await service.read_many(session, batches), total, params)
 
 
 @downloads.get(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from highseas.batches import repository
 from highseas.batches.schemas import BatchQuery, BatchRead
 from highseas.callbacks import service as callbacks
+from highseas.callbacks.schemas import DeliveryRead
 from highseas.clock import utcnow
 from highseas.config import Settings
 from highseas.crypto import service as crypto
@@ -122,6 +124,16 @@ def callback_message(batch: Batch) -> dict[str, Any]:
 
 
 async def read(session: AsyncSession, batch: Batch) -> BatchRead:
+    return (await read_many(session, [batch]))[0]
+
+
+async def read_many(session: AsyncSession, batches: Sequence[Batch]) -> list[BatchRead]:
+    """Batches as the API shows them, with their deliveries read in two queries in all."""
+    deliveries = await callbacks.deliveries_of(session, [b.id for b in batches])
+    return [_read(batch, deliveries.get(batch.id)) for batch in batches]
+
+
+def _read(batch: Batch, delivery: DeliveryRead | None) -> BatchRead:
     finished = batch.state in (BatchState.SUCCEEDED, BatchState.FAILED)
     return BatchRead(
         type=batch.type,
@@ -135,7 +147,7 @@ async def read(session: AsyncSession, batch: Batch) -> BatchRead:
         state=batch.state,
         accepted_at=batch.accepted_at,
         finished_at=batch.finished_at,
-        delivery=await callbacks.delivery_of(session, batch.id),
+        delivery=delivery,
     )
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -125,10 +126,19 @@ async def message_of_batch(
     ).scalar_one_or_none()
 
 
-async def attempts_of(session: AsyncSession, message_id: str) -> list[CallbackAttempt]:
+async def messages_of_batches(
+    session: AsyncSession, batch_ids: Collection[uuid.UUID]
+) -> list[CallbackMessage]:
+    query = select(CallbackMessage).where(CallbackMessage.batch_id.in_(batch_ids))
+    return list((await session.execute(query)).scalars())
+
+
+async def attempts_of_messages(
+    session: AsyncSession, message_ids: Collection[str]
+) -> list[CallbackAttempt]:
     query = (
         select(CallbackAttempt)
-        .where(CallbackAttempt.message_id == message_id)
+        .where(CallbackAttempt.message_id.in_(message_ids))
         .order_by(CallbackAttempt.at, CallbackAttempt.id)
     )
     return list((await session.execute(query)).scalars())

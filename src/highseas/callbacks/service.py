@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -267,16 +268,29 @@ async def redeliver(
 
 async def delivery_of(session: AsyncSession, batch_id: uuid.UUID) -> DeliveryRead | None:
     """How the batch's callback is going, attempt by attempt; None if it has no message."""
-    message = await repository.message_of_batch(session, batch_id)
-    if message is None:
-        return None
-    attempts = await repository.attempts_of(session, message.id)
-    return DeliveryRead(
-        webhook_id=message.id,
-        state=message.state,
-        attempts=[AttemptRead.model_validate(a, from_attributes=True) for a in attempts],
-        next_attempt_at=message.next_attempt_at,
-    )
+    return (await deliveries_of(session, [batch_id])).get(batch_id)
+
+
+async def deliveries_of(
+    session: AsyncSession, batch_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, DeliveryRead]:
+    """The deliveries of many batches (a page of them) in two queries."""
+    messages = await repository.messages_of_batches(session, batch_ids)
+    attempts: dict[str, list[AttemptRead]] = {m.id: [] for m in messages}
+    if messages:
+        for attempt in await repository.attempts_of_messages(session, list(attempts)):
+            attempts[attempt.message_id].append(
+                AttemptRead.model_validate(attempt, from_attributes=True)
+            )
+    return {
+        m.batch_id: DeliveryRead(
+            webhook_id=m.id,
+            state=m.state,
+            attempts=attempts[m.id],
+            next_attempt_at=m.next_attempt_at,
+        )
+        for m in messages
+    }
 
 
 async def plan_attempt(

@@ -67,17 +67,18 @@ async def accept(
     batch_id = uuid.uuid4()
     if idempotency_key is not None:
         now = utcnow()
+        request_hash = _request_hash(task, pool_filter, encryption)
         held = await repository.claim_idempotency_key(
             session,
             agent_id=user.agent_id,
             key=idempotency_key,
-            request_hash=_request_hash(task, pool_filter, encryption),
+            request_hash=request_hash,
             batch_id=batch_id,
             now=now,
             expired_before=now - IDEMPOTENCY_TTL,
         )
         if held is not None:
-            if held.request_hash != _request_hash(task, pool_filter, encryption):
+            if held.request_hash != request_hash:
                 raise Conflict(
                     f"Idempotency-Key {idempotency_key!r} 已用于另一个不同的请求（24 小时内）；"
                     "新的请求请使用新的 key",
