@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Table, func, literal, select
+from sqlalchemy import ColumnElement, Table, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -78,6 +78,9 @@ async def import_range(
     )
     columns = ["task_id", "phone", "customer_id", "batch_id", "status", "created_at"]
     if _dialect(session) == "postgresql":
+        # The chunk's CTE outgrew the default 4 MB of work memory and spilled to a temporary
+        # file (bench/README.md); for this transaction only.
+        await session.execute(text("SET LOCAL work_mem = '64MB'"))
         # One statement, one snapshot: the count and the insert see the same customers.
         found = matching.cte("found")
         inserted = (
