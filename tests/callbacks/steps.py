@@ -75,7 +75,7 @@ async def deliver(db: Database, settings: Settings) -> int:
 
 async def delivery(db: Database, batch_id: uuid.UUID) -> DeliveryRead:
     async with db.transaction() as session:
-        found = await service.delivery_of(session, batch_id)
+        found = (await service.deliveries_of(session, [batch_id])).get(batch_id)
     assert found is not None
     return found
 

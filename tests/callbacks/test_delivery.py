@@ -359,7 +359,7 @@ async def test_one_message_per_batch(
 
 async def test_no_delivery_without_a_message(db: Database) -> None:
     async with db.transaction() as session:
-        assert await service.delivery_of(session, uuid.uuid4()) is None
+        assert await service.deliveries_of(session, [uuid.uuid4()]) == {}
 
 
 async def test_a_payload_must_be_json(

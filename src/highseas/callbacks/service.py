@@ -266,15 +266,11 @@ async def redeliver(
     return message
 
 
-async def delivery_of(session: AsyncSession, batch_id: uuid.UUID) -> DeliveryRead | None:
-    """How the batch's callback is going, attempt by attempt; None if it has no message."""
-    return (await deliveries_of(session, [batch_id])).get(batch_id)
-
-
 async def deliveries_of(
     session: AsyncSession, batch_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, DeliveryRead]:
-    """The deliveries of many batches (a page of them) in two queries."""
+    """How the batches' callbacks are going, attempt by attempt, in two queries; a batch
+    without a message has no entry."""
     messages = await repository.messages_of_batches(session, batch_ids)
     attempts: dict[str, list[AttemptRead]] = {m.id: [] for m in messages}
     if messages:
