@@ -27,18 +27,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas import demo as demo_module
+from highseas import metrics
 from highseas.agents import service as agents
 from highseas.background import job_registry
-from highseas.clock import set_service_zone, to_wire
+from highseas.clock import set_service_zone, to_wire, utcnow
 from highseas.config import Settings, get_settings
 from highseas.customers import pool_import as pool_import_module
 from highseas.customers.files import PoolFile, UnreadableFile
 from highseas.db import Database
 from highseas.errors import HighseasError
 from highseas.jobs import Queue, run_worker_process
+from highseas.jobs import queue as queue_module
 from highseas.logs import configure_logging
 from highseas.main import create_app
 from highseas.migrate import upgrade
+from highseas.models import JobState
 
 app = typer.Typer(
     help="highseas: the customer-pool backend for AI outbound calling.", no_args_is_help=True
@@ -46,9 +49,14 @@ app = typer.Typer(
 agent_app = typer.Typer(help="Agents (partners) and their API tokens.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 pool_app = typer.Typer(help="The customer pool (客户公海).", no_args_is_help=True)
+jobs_app = typer.Typer(help="Background jobs: failures and retention.", no_args_is_help=True)
 app.add_typer(agent_app, name="agent")
 app.add_typer(pool_app, name="pool")
 app.add_typer(db_app, name="db")
+app.add_typer(jobs_app, name="jobs")
+
+# Jobs deleted per transaction by `jobs prune`: a SQLite write lock held for milliseconds.
+PRUNE_BATCH = 5000
 
 T = TypeVar("T")
 
@@ -85,7 +93,7 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable
         raise typer.Exit(1) from exc
 
 
-def _print_json(data: dict[str, object]) -> None:
+def _print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
 
 
@@ -103,7 +111,7 @@ def serve(
     settings = _settings()
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings.model_copy(update=overrides)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     upgrade(settings.database_url)
     url = f"http://{settings.host}:{settings.port}"
     typer.echo(
@@ -124,11 +132,35 @@ def worker(
     queue: Annotated[
         list[Queue] | None, typer.Option(help="serve only this queue (repeatable; default all)")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="serve Prometheus metrics on this port (default HIGHSEAS_METRICS_PORT; none)",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str | None,
+        typer.Option(
+            help="address of the metrics port (default HIGHSEAS_METRICS_HOST or 127.0.0.1)"
+        ),
+    ] = None,
 ) -> None:
     """Run job workers only (scale-out: any number, on any machine, against one PostgreSQL)."""
     settings = _settings()
-    configure_logging(settings.log_level)
+    overrides = {"metrics_port": metrics_port, "metrics_host": metrics_host}
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    configure_logging(settings.log_level, settings.log_format)
     upgrade(settings.database_url)
+    if settings.metrics_port is not None:
+        try:
+            metrics.serve(settings.metrics_host, settings.metrics_port)
+        except OSError as exc:
+            typer.echo(
+                f"highseas: cannot serve metrics on port {settings.metrics_port}: {exc}", err=True
+            )
+            raise typer.Exit(2) from exc
     queues = [q.value for q in queue] if queue else None
     asyncio.run(
         run_worker_process(settings, job_registry(settings), concurrency=concurrency, queues=queues)
@@ -220,6 +252,63 @@ def pool_import(
         typer.echo(f"highseas: {exc.message}", err=True)
         raise typer.Exit(1) from exc
     _print_json(dataclasses.asdict(summary))
+
+
+@jobs_app.command("failed")
+def jobs_failed(
+    limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 50,
+) -> None:
+    """List jobs that failed for good, one JSON object per line (their batches already say
+    so on identification and in a `failed` callback)."""
+
+    async def work(session: AsyncSession) -> list[dict[str, object]]:
+        return [
+            {
+                "id": job.id,
+                "queue": job.queue,
+                "kind": job.kind,
+                "payload": job.payload,
+                "attempts": job.attempts,
+                "finished_at": to_wire(job.finished_at) if job.finished_at else None,
+                "last_error": job.last_error,
+            }
+            for job in await queue_module.failed_jobs(session, limit=limit)
+        ]
+
+    for line in _in_transaction(_settings(), work):
+        _print_json(line)
+
+
+@jobs_app.command("prune")
+def jobs_prune(
+    older_than_days: Annotated[
+        float, typer.Option(min=0, help="delete jobs that finished more than this many days ago")
+    ] = 7,
+    failed: Annotated[bool, typer.Option(help="delete failed jobs too (kept by default)")] = False,
+) -> None:
+    """Delete finished jobs (run it from cron): nothing else removes them. Batches, callback
+    deliveries and task numbers are separate tables and stay. Prints {"deleted": N}."""
+    settings = _settings()
+    upgrade(settings.database_url)
+    states = [JobState.SUCCEEDED, JobState.FAILED] if failed else [JobState.SUCCEEDED]
+    cutoff = utcnow() - timedelta(days=older_than_days)
+
+    async def run() -> int:
+        database = Database(settings.database_url)
+        deleted = 0
+        try:
+            while True:
+                async with database.transaction() as session:
+                    batch = await queue_module.prune_finished(
+                        session, states=states, finished_before=cutoff, limit=PRUNE_BATCH
+                    )
+                deleted += batch
+                if batch < PRUNE_BATCH:
+                    return deleted
+        finally:
+            await database.dispose()
+
+    _print_json({"deleted": asyncio.run(run())})
 
 
 def _progress() -> Progress:

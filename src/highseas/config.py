@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from highseas.logs import LogFormat
+
 # Values that look like secrets but are documentation placeholders.
 _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "please-change-me"})
 _MIN_SECRET_LENGTH = 32
@@ -33,6 +35,16 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
+    # Production logs go to a collector that parses them; a developer reads them.
+    log_format: LogFormat = Field(
+        default_factory=lambda given: (
+            LogFormat.JSON if given["env"] is Environment.PRODUCTION else LogFormat.TEXT
+        )
+    )
+    metrics_enabled: bool = True
+    # `highseas worker` serves its metrics here when a port is set (it has no HTTP server).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     download_ttl: int = Field(default=604_800, gt=0, description="seconds")
     callback_allow_private: bool = False

@@ -8,9 +8,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from highseas import __version__
+from highseas import __version__, metrics
 from highseas.agents.endpoints import router as agents_router
 from highseas.api_errors import install_error_handlers
 from highseas.background import job_registry as app_job_registry
@@ -27,8 +28,10 @@ from highseas.db import Database
 from highseas.envelope import Envelope, ok
 from highseas.errors import ServiceUnavailable
 from highseas.imports.endpoints import router as imports_router
-from highseas.jobs import Registry, Worker
+from highseas.jobs import Queue, Registry, Worker
+from highseas.jobs.queue import count_by_queue_and_state
 from highseas.middleware import RequestContextMiddleware
+from highseas.models import JobState
 from highseas.users.endpoints import router as users_router
 
 logger = logging.getLogger(__name__)
@@ -91,6 +94,8 @@ def create_app(
     app.include_router(downloads_router)
     app.include_router(imports_router)
     _add_probes(app)
+    if settings.metrics_enabled:
+        _add_metrics(app)
     return app
 
 
@@ -110,3 +115,20 @@ def _add_probes(app: FastAPI) -> None:
             logger.warning("readiness: database unreachable", exc_info=True)
             raise ServiceUnavailable("数据库不可用", reason="database_unavailable") from exc
         return ok({"database": "ok"}, "就绪")
+
+
+def _add_metrics(app: FastAPI) -> None:
+    # Outside the API schema and without a token, as scrapers expect: keep the port private
+    # (docs/observability.md).
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics(request: Request) -> Response:
+        database: Database = request.app.state.db
+        counts = dict.fromkeys(((q.value, s.value) for q in Queue for s in JobState), 0)
+        try:
+            async with database.transaction() as session:
+                counts |= await count_by_queue_and_state(session)
+        except Exception:
+            # The process's own metrics still say what the outage looks like from here.
+            logger.warning("metrics: cannot count jobs", exc_info=True)
+            counts = {}
+        return Response(metrics.exposition(counts), media_type=CONTENT_TYPE_LATEST)

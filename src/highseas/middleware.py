@@ -15,7 +15,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from highseas import metrics
 from highseas.api_errors import error_body
+from highseas.logs import log_context
 
 logger = logging.getLogger("highseas.request")
 
@@ -35,6 +37,10 @@ class RequestContextMiddleware:
             return
 
         request_id = _request_id(scope)
+        with log_context(request_id=request_id):
+            await self._handle(scope, receive, send, request_id)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
@@ -72,14 +78,16 @@ class RequestContextMiddleware:
                 message = "服务器内部错误，请携带 request_id 联系管理员"
                 await _send_json(send_with_id, 500, error_body(500, message, request_id))
         finally:
+            seconds = time.perf_counter() - started
             logger.info(
                 "request_id=%s %s %s %s %.1fms",
                 request_id,
                 scope["method"],
                 scope["path"],
                 status,
-                (time.perf_counter() - started) * 1000,
+                seconds * 1000,
             )
+            metrics.observe_request(scope["method"], scope.get("route"), status, seconds)
 
     async def _too_large(self, send: Send, request_id: str) -> None:
         message = f"请求体过大：不能超过 {self.max_body_bytes} 字节"

@@ -18,6 +18,7 @@ import httpx
 from highseas import __version__
 from highseas.callbacks import signing, ssrf
 from highseas.clock import utcnow
+from highseas.metrics import CALLBACK_ATTEMPTS, CallbackOutcome
 
 # What the attempt log keeps of an answer (contract §3: the first 1 KB).
 RESPONSE_LIMIT = 1024
@@ -63,17 +64,23 @@ async def send(
     status_code: int | None = None
     response: str | None = None
     error: str | None = None
+    counted = CallbackOutcome.DELIVERED
     try:
         async with asyncio.timeout(timeout_seconds):
             status_code, response = await _post(outgoing, allow_private, verify, timeout_seconds)
     except TimeoutError:
         error = f"超时：{timeout_seconds:g} 秒内没有完成"
+        counted = CallbackOutcome.TIMEOUT
     except ssrf.UrlRefused as exc:
         error = _clip(exc.message)
+        counted = CallbackOutcome.BLOCKED
     except httpx.HTTPError as exc:
         error = _clip(f"请求失败：{type(exc).__name__}: {exc}")
+        counted = CallbackOutcome.NETWORK_ERROR
     if status_code is not None and not 200 <= status_code < 300:
         error = _status_error(status_code)
+        counted = CallbackOutcome.HTTP_ERROR
+    CALLBACK_ATTEMPTS.labels(counted).inc()
     duration_ms = round((time.monotonic() - started) * 1000)
     return Outcome(
         at=at, duration_ms=duration_ms, status_code=status_code, response=response, error=error

@@ -39,6 +39,7 @@ from highseas.config import Settings
 from highseas.envelope import PageParams
 from highseas.errors import HighseasError, NotFound, ValidationFailed
 from highseas.jobs import Registry, enqueue
+from highseas.metrics import CALLBACK_ATTEMPTS, CallbackOutcome
 from highseas.models import (
     CallbackAttempt,
     CallbackEndpoint,
@@ -351,6 +352,7 @@ async def record_attempt(
 
 
 async def _fail(session: AsyncSession, message: CallbackMessage, outcome: Outcome) -> None:
+    CALLBACK_ATTEMPTS.labels(CallbackOutcome.UNSENT).inc()
     await _log(session, message, outcome)
     _finish(message, DeliveryState.FAILED)
 
@@ -387,7 +389,8 @@ async def _schedule(
     attempt: int,
     run_at: datetime,
 ) -> None:
-    payload = {"message_id": message.id, "attempt": attempt}
+    # The job does not read batch_id: the worker tags the attempt's log records with it.
+    payload = {"message_id": message.id, "attempt": attempt, "batch_id": str(message.batch_id)}
     job = await enqueue(session, registry, DELIVERY_JOB, payload, run_at=run_at)
     message.state = DeliveryState.PENDING
     message.job_id = job.id

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -32,6 +33,7 @@ from highseas.customers.schemas import PoolFilterIn
 from highseas.errors import Conflict
 from highseas.imports import repository
 from highseas.jobs import Registry
+from highseas.metrics import IMPORT_CHUNK_SECONDS, IMPORT_ROWS
 from highseas.models import BatchType, CallbackType, CallTask, User
 
 IMPORT_JOB = "imports.customer_to_task"
@@ -129,6 +131,7 @@ async def run_import(
     progress = dict(batch.progress)
     last_id = int(batch.request["snapshot_last_id"])
     while progress["after_id"] < last_id:
+        started = time.monotonic()
         up_to = min(progress["after_id"] + chunk_ids, last_id)
         matched, imported = await repository.import_range(
             session,
@@ -147,6 +150,10 @@ async def run_import(
         batch.progress = progress
         await session.flush()
         await checkpoint()
+        # Counted once committed: a chunk rolled back and redone is counted once.
+        IMPORT_ROWS.labels("imported").inc(imported)
+        IMPORT_ROWS.labels("duplicate").inc(matched - imported)
+        IMPORT_CHUNK_SECONDS.observe(time.monotonic() - started)
     result = {
         "url": await batches.new_download_url(
             session, batch.id, ttl=download_ttl, public_url=public_url

@@ -13,7 +13,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, case, literal, null, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    delete,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -225,6 +237,14 @@ async def release(session: AsyncSession, lease: Lease) -> bool:
     return await _update_fenced(session, lease, values)
 
 
+async def count_by_queue_and_state(session: AsyncSession) -> dict[tuple[str, str], int]:
+    """How many jobs each queue holds in each state. Finished jobs count too, so this reads
+    the claim index of every job not yet pruned."""
+    statement = select(Job.queue, Job.state, func.count()).group_by(Job.queue, Job.state)
+    rows = await session.execute(statement)
+    return {(queue, state.value): count for queue, state, count in rows}
+
+
 def _utc(value: datetime) -> ColumnElement[datetime]:
     # Typed, so SQLite stores it in the same format as the column (a bare datetime would not be).
     return literal(value, UTCDateTime())
@@ -234,3 +254,24 @@ def _truncate(error: str) -> str:
     if len(error) <= LAST_ERROR_LIMIT:
         return error
     return error[: LAST_ERROR_LIMIT - 1] + "…"
+
+
+async def prune_finished(
+    session: AsyncSession, *, states: Sequence[JobState], finished_before: datetime, limit: int
+) -> int:
+    """Delete up to ``limit`` jobs in ``states`` that finished before ``finished_before``;
+    how many went. In bounded batches: on SQLite each batch holds the only write lock."""
+    doomed = (
+        select(Job.id)
+        .where(Job.state.in_(states), Job.finished_at < _utc(finished_before))
+        .order_by(Job.id)
+        .limit(limit)
+    )
+    deleted = await session.execute(delete(Job).where(Job.id.in_(doomed)).returning(Job.id))
+    return len(deleted.all())
+
+
+async def failed_jobs(session: AsyncSession, *, limit: int) -> Sequence[Job]:
+    """The most recently failed jobs, newest first."""
+    query = select(Job).where(Job.state == JobState.FAILED).order_by(Job.id.desc()).limit(limit)
+    return (await session.execute(query)).scalars().all()

@@ -13,11 +13,14 @@ import os
 import secrets
 import signal
 import socket
+import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from highseas import metrics
+from highseas.clock import utcnow
 from highseas.config import Settings
 from highseas.db import Database
 from highseas.jobs import wakeup
@@ -30,6 +33,8 @@ from highseas.jobs.registry import (
     Queue,
     Registry,
 )
+from highseas.logs import log_context
+from highseas.metrics import JobOutcome
 from highseas.models import Job, JobState
 
 logger = logging.getLogger(__name__)
@@ -207,16 +212,23 @@ class Worker:
         await asyncio.gather(*late, return_exceptions=True)
 
     async def _process(self, job: Job) -> None:
-        try:
-            await self._run(job)
-        except Exception:
-            # Typically the database went away while recording the outcome: the lease expires
-            # and the job is run again, which the fence makes safe.
-            logger.exception("job %s (%s) attempt %s: outcome not recorded", *_describe(job))
+        # A job of a batch names it in its payload: its log records carry the batch's unique_id.
+        batch_id = job.payload.get("batch_id")
+        with log_context(job_id=job.id, job_kind=job.kind, batch_id=batch_id):
+            try:
+                await self._run(job)
+            except Exception:
+                # Typically the database went away while recording the outcome: the lease
+                # expires and the job is run again, which the fence makes safe.
+                logger.exception("job %s (%s) attempt %s: outcome not recorded", *_describe(job))
 
     async def _run(self, job: Job) -> None:
         lease = Lease(job_id=job.id, worker_id=self.worker_id, attempt=job.attempts)
         handler = self.registry.lookup(job.kind).handler
+        # Clocks of other hosts may run ahead of this one's: never a negative wait.
+        waited = max((utcnow() - job.run_at).total_seconds(), 0.0)
+        metrics.JOB_WAIT_SECONDS.labels(job.queue, job.kind).observe(waited)
+        started = time.monotonic()
         async with self.database.sessions() as session:
             context = JobContext(
                 session=session,
@@ -234,37 +246,44 @@ class Worker:
                     keeper.stop()
                 if await complete(session, lease):
                     await session.commit()
+                    _observe_run(job, JobOutcome.SUCCEEDED, started)
                     logger.info("job %s (%s) attempt %s succeeded", *_describe(job))
                     return
                 await session.rollback()
+                _observe_run(job, JobOutcome.LEASE_LOST, started)
                 logger.warning("job %s (%s) attempt %s: lease lost, rolled back", *_describe(job))
             except asyncio.CancelledError:
                 await session.rollback()
                 if keeper.lost and not _being_cancelled():
+                    _observe_run(job, JobOutcome.LEASE_LOST, started)
                     logger.warning("job %s (%s) attempt %s: lease lost, cancelled", *_describe(job))
                     return
                 await self._release(job, lease)
                 raise
             except LeaseLost:
                 await session.rollback()
+                _observe_run(job, JobOutcome.LEASE_LOST, started)
                 logger.warning("job %s (%s) attempt %s: lease lost, rolled back", *_describe(job))
             except Exception as exc:
                 await session.rollback()
-                await self._retry_or_fail(job, lease, exc)
+                await self._retry_or_fail(job, lease, exc, started)
             finally:
                 await keeper.finished()
 
-    async def _retry_or_fail(self, job: Job, lease: Lease, exc: Exception) -> None:
+    async def _retry_or_fail(self, job: Job, lease: Lease, exc: Exception, started: float) -> None:
         permanent = isinstance(exc, PermanentJobError)
         async with self.database.transaction() as session:
             state = await retry_or_fail(session, lease, _error_text(exc), permanent=permanent)
             if state is JobState.FAILED:
                 await self._report_failure(session, job, _error_text(exc))
         if state is None:
+            _observe_run(job, JobOutcome.LEASE_LOST, started)
             outcome = "failed, but the job was no longer ours"
         elif state is JobState.FAILED:
+            _observe_run(job, JobOutcome.FAILED, started)
             outcome = "failed for good"
         else:
+            _observe_run(job, JobOutcome.RETRIED, started)
             outcome = "failed, will be retried"
         logger.error("job %s (%s) attempt %s %s", *_describe(job), outcome, exc_info=exc)
 
@@ -336,6 +355,11 @@ class _LeaseKeeper:
 def default_worker_id() -> str:
     # Host and pid tell an operator where a job ran; the random part tells restarts apart.
     return f"{socket.gethostname()[:100]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _observe_run(job: Job, outcome: JobOutcome, started: float) -> None:
+    seconds = time.monotonic() - started
+    metrics.JOB_RUN_SECONDS.labels(job.queue, job.kind, outcome).observe(seconds)
 
 
 def _describe(job: Job) -> tuple[int, str, int]:

@@ -1,0 +1,96 @@
+"""Retention: `highseas jobs prune` deletes old finished jobs; `jobs failed` lists failures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from highseas.clock import utcnow
+from highseas.db import Database
+from highseas.jobs import Registry, enqueue
+from highseas.jobs.queue import prune_finished
+from highseas.models import Job, JobState
+from tests.test_cli import HIGHSEAS, cli, env  # noqa: F401  (the env fixture)
+
+
+async def _jobs(db: Database, states: list[tuple[JobState, int]]) -> list[int]:
+    """One job per (state, days since it finished)."""
+    registry = Registry(default_max_attempts=3)
+    registry.handler("tests.noop")(lambda _context: None)
+    ids = []
+    async with db.transaction() as session:
+        for state, days in states:
+            job = await enqueue(session, registry, "tests.noop", {})
+            finished = utcnow() - timedelta(days=days) if state != JobState.QUEUED else None
+            job.state, job.finished_at = state, finished
+            ids.append(job.id)
+    return ids
+
+
+async def _left(db: Database) -> set[int]:
+    async with db.transaction() as session:
+        return set((await session.execute(select(Job.id))).scalars())
+
+
+async def test_prune_takes_old_succeeded_jobs_in_batches_and_keeps_the_rest(
+    db: Database,
+) -> None:
+    old = await _jobs(db, [(JobState.SUCCEEDED, 10)] * 5)
+    kept = await _jobs(
+        db,
+        [(JobState.SUCCEEDED, 1), (JobState.FAILED, 10), (JobState.QUEUED, 0)],
+    )
+    async with db.transaction() as session:
+        first = await prune_finished(
+            session,
+            states=[JobState.SUCCEEDED],
+            finished_before=utcnow() - timedelta(days=7),
+            limit=3,
+        )
+    assert first == 3
+    async with db.transaction() as session:
+        second = await prune_finished(
+            session,
+            states=[JobState.SUCCEEDED],
+            finished_before=utcnow() - timedelta(days=7),
+            limit=3,
+        )
+    assert second == 2
+    assert await _left(db) == set(kept)
+    assert not set(old) & await _left(db)
+
+
+async def test_prune_and_failed_commands(env: dict[str, str], db: Database) -> None:  # noqa: F811
+    succeeded_old, failed_old, succeeded_new = await _jobs(
+        db, [(JobState.SUCCEEDED, 30), (JobState.FAILED, 30), (JobState.SUCCEEDED, 0)]
+    )
+    async with db.transaction() as session:
+        await session.execute(
+            update(Job).where(Job.id == failed_old).values(last_error="RuntimeError: boom")
+        )
+
+    listed = await asyncio.to_thread(_lines, env, "jobs", "failed")
+    assert [(job["id"], job["last_error"]) for job in listed] == [
+        (failed_old, "RuntimeError: boom")
+    ]
+    assert await asyncio.to_thread(cli, env, "jobs", "prune", "--older-than-days", "7") == {
+        "deleted": 1
+    }
+    assert await _left(db) == {failed_old, succeeded_new}
+    pruned = await asyncio.to_thread(
+        cli, env, "jobs", "prune", "--older-than-days", "7", "--failed"
+    )
+    assert pruned == {"deleted": 1}
+    assert await _left(db) == {succeeded_new}
+    assert succeeded_old not in await _left(db)
+
+
+def _lines(environment: dict[str, str], *args: str) -> list[dict[str, object]]:
+    done = subprocess.run(
+        [*HIGHSEAS, *args], check=True, env=environment, capture_output=True, text=True, timeout=60
+    )
+    return [json.loads(line) for line in done.stdout.splitlines()]
