@@ -15,6 +15,8 @@ from openpyxl import Workbook
 
 from highseas.components import service as components
 from highseas.components.schemas import ComponentCreate
+from highseas.customers import pool_import
+from highseas.customers.files import PoolFile
 from highseas.db import Database
 from tests.fixtures.factories import AgentWithToken, make_agent, make_user
 
@@ -192,3 +194,24 @@ def test_missing_file_and_unknown_user(
     unknown = run_import(env, str(path), "--user", "3f0b7c1e-0000-4000-8000-000000000000")
     assert unknown.returncode == 1
     assert "3f0b7c1e-0000-4000-8000-000000000000" in unknown.stderr
+
+
+async def test_chunks_are_checked_ahead_and_written_in_file_order(
+    db: Database,
+    owner: tuple[AgentWithToken, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two rows per chunk: the repeat of row 0 (row 2) is in the next chunk, which is checked
+    # while the first is written, and must still be found as a duplicate by the pool.
+    monkeypatch.setattr(pool_import, "CHUNK_ROWS", 2)
+    _, user_id = owner
+    path = tmp_path / "pool.csv"
+    _write_csv(path, ROWS, "utf-8")
+    progress: list[int] = []
+    pool_file = PoolFile(path)
+    summary = await pool_import.import_file(db, user_id, pool_file, on_progress=progress.append)
+    assert (summary.created, summary.duplicates, summary.rejected) == (2, 1, 4)
+    assert progress == [2, 2, 2, 1]
+    text = Path(str(summary.rejected_file)).read_text(encoding="utf-8-sig")
+    assert [r[0] for r in list(csv.reader(text.splitlines()))[1:]] == ["3", "4", "5", "6"]

@@ -7,6 +7,7 @@ already there as duplicates instead of adding it twice.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -91,17 +92,28 @@ async def _store(
     database: Database,
     user: User,
     chunk: list[tuple[RowInput, list[str]]],
+    checked: service.CheckedRows,
     *,
-    checker: RowChecker,
     result: service.IngestResult,
     writer: Any,
-) -> None:
+) -> int:
+    """Store one chunk and list its rejected rows; the chunk's number of rows."""
     async with database.transaction() as session:
-        rejected = await service.ingest(session, user, checker, [row for row, _ in chunk], result)
+        await service.store_checked(session, user, checked, result)
     originals = {row.index: record for row, record in chunk}
-    for row, errors in rejected:
+    for row, errors in checked.rejected:
         reasons = "; ".join(f"{error.field}: {error.reason}" for error in errors)
         writer.writerow([row.index, *originals[row.index], reasons])
+    return len(chunk)
+
+
+def _next_checked(
+    chunks: Iterator[list[tuple[RowInput, list[str]]]], checker: RowChecker
+) -> tuple[list[tuple[RowInput, list[str]]], service.CheckedRows] | None:
+    chunk = next(chunks, None)
+    if chunk is None:
+        return None
+    return chunk, service.check_rows(checker, [row for row, _ in chunk])
 
 
 async def import_file(
@@ -127,9 +139,26 @@ async def import_file(
     with rejected_path.open("w", newline="", encoding="utf-8-sig") as rejected_handle:
         writer = csv.writer(rejected_handle)
         writer.writerow(["row", *header, "reason"])
-        for chunk in _chunks(_rows(records, plan), CHUNK_ROWS):
-            await _store(database, user, chunk, checker=checker, result=result, writer=writer)
-            on_progress(len(chunk))
+        chunks = _chunks(_rows(records, plan), CHUNK_ROWS)
+        writing: asyncio.Task[int] | None = None
+        try:
+            # Reading and checking the next chunk (in a thread) overlaps writing the last one:
+            # SQLite does its B-tree work without the GIL. Chunks are written one at a time
+            # in file order, so a phone repeated in the file is decided as before.
+            while next_chunk := await asyncio.to_thread(_next_checked, chunks, checker):
+                if writing is not None:
+                    on_progress(await writing)
+                chunk, checked = next_chunk
+                writing = asyncio.create_task(
+                    _store(database, user, chunk, checked, result=result, writer=writer)
+                )
+            if writing is not None:
+                on_progress(await writing)
+        finally:
+            if writing is not None and not writing.done():
+                # Reading failed while a chunk was being written: that chunk is complete and
+                # valid, so it is committed before the error goes up.
+                await asyncio.wait([writing])
     async with database.transaction() as session:
         await repository.refresh_statistics(session)
     if result.rejected == 0:

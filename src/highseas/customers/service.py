@@ -313,35 +313,46 @@ def _customer_row(user: User, draft: Draft, now: Any) -> dict[str, Any]:
     }
 
 
-async def ingest(
-    session: AsyncSession,
-    user: User,
-    checker: RowChecker,
-    rows: Iterable[RowInput],
-    result: IngestResult,
-) -> list[tuple[RowInput, list[RowError]]]:
-    """Check and store rows; a phone already in the pool, or earlier among the rows, is a
-    duplicate. Adds to ``result``; returns the rejected rows with why."""
-    rejected: list[tuple[RowInput, list[RowError]]] = []
-    drafts: dict[str, tuple[RowInput, Draft]] = {}
+@dataclass
+class CheckedRows:
+    """Rows checked, before the pool has its say: the new phones' drafts, the rejected rows
+    with why, and the repeats of a phone earlier among the rows."""
+
+    drafts: dict[str, tuple[RowInput, Draft]] = field(default_factory=dict)
+    rejected: list[tuple[RowInput, list[RowError]]] = field(default_factory=list)
+    repeats: list[RowError] = field(default_factory=list)
+
+
+def check_rows(checker: RowChecker, rows: Iterable[RowInput]) -> CheckedRows:
+    """Pure, so ``pool import`` checks the next chunk while the last one is written."""
+    checked = CheckedRows()
     for row in rows:
-        checked = checker.check(row)
-        if isinstance(checked, list):
-            result.rejected += 1
-            result.note(checked)
-            rejected.append((row, checked))
-        elif checked.info.phone in drafts:
-            duplicate = RowError(row.index, "phone", checked.info.phone, "duplicate")
-            result.duplicates += 1
-            result.note([duplicate])
+        draft = checker.check(row)
+        if isinstance(draft, list):
+            checked.rejected.append((row, draft))
+        elif draft.info.phone in checked.drafts:
+            checked.repeats.append(RowError(row.index, "phone", draft.info.phone, "duplicate"))
         else:
-            drafts[checked.info.phone] = (row, checked)
+            checked.drafts[draft.info.phone] = (row, draft)
+    return checked
+
+
+async def store_checked(
+    session: AsyncSession, user: User, checked: CheckedRows, result: IngestResult
+) -> None:
+    """Store the drafts whose phone is not yet in the pool; the rest are duplicates. Adds
+    everything ``checked`` holds to ``result``."""
+    for _, errors in checked.rejected:
+        result.rejected += 1
+        result.note(errors)
+    result.duplicates += len(checked.repeats)
+    result.note(checked.repeats)
     now = utcnow()
     created = await repository.insert_new(
-        session, [_customer_row(user, draft, now) for _, draft in drafts.values()]
+        session, [_customer_row(user, draft, now) for _, draft in checked.drafts.values()]
     )
     value_rows: list[tuple[int, str, int]] = []
-    for phone, (row, draft) in drafts.items():
+    for phone, (row, draft) in checked.drafts.items():
         customer_id = created.get(phone)
         if customer_id is None:
             result.duplicates += 1
@@ -351,7 +362,6 @@ async def ingest(
     result.created += len(created)
     value_rows.sort()  # in index order: each index page is written once per chunk
     await repository.insert_values(session, value_rows)
-    return rejected
 
 
 # --- async_customer batches ----------------------------------------------------------------
@@ -445,7 +455,7 @@ async def run_async_customer(
         else:
             result.rejected += 1
             result.note([adapted] if isinstance(adapted, RowError) else adapted)
-    await ingest(session, user, checker, rows, result)
+    await store_checked(session, user, check_rows(checker, rows), result)
     POOL_ROWS.labels("created").inc(result.created)
     POOL_ROWS.labels("duplicate").inc(result.duplicates)
     POOL_ROWS.labels("rejected").inc(result.rejected)
