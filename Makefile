@@ -8,8 +8,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # PostgreSQL used by the test suite (each run makes and drops its own database on it).
 export HIGHSEAS_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+# How long `make soak` sends its load, in seconds (setup, drain and checks come on top).
+SOAK_SECONDS ?= 120
 
-.PHONY: help install run demo test test-fast lint typecheck migrations-check check bench clean
+.PHONY: help install run demo test test-fast lint typecheck migrations-check check bench soak clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -53,6 +55,9 @@ check: lint typecheck migrations-check test ## everything CI runs
 bench: $(STAMP) ## the slow benchmarks (1M rows each; minutes); results go in bench/README.md
 	$(BIN)/python bench/pool_load.py
 	$(BIN)/python bench/import.py --both
+
+soak: $(STAMP) ## scale-out under load and faults on a throwaway PostgreSQL (SOAK_SECONDS=120; soak/README.md)
+	$(BIN)/python -m soak --seconds $(SOAK_SECONDS)
 
 clean: ## remove the virtualenv and caches (keeps highseas.db)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -19,7 +19,7 @@ from highseas.components import values
 from highseas.config import Settings
 from highseas.crypto import service as crypto
 from highseas.crypto.codec import Codec
-from highseas.customers import filters, repository
+from highseas.customers import filters, repository, snapshot_lock
 from highseas.customers.filters import ComponentCondition, FilterOp, PoolFilter
 from highseas.customers.rows import ComponentSpec, Draft, RowChecker, RowError, RowInput
 from highseas.customers.schemas import (
@@ -347,6 +347,7 @@ async def store_checked(
         result.note(errors)
     result.duplicates += len(checked.repeats)
     result.note(checked.repeats)
+    await snapshot_lock.hold_for_writing(session, user.id)
     now = utcnow()
     created = await repository.insert_new(
         session, [_customer_row(user, draft, now) for _, draft in checked.drafts.values()]

@@ -28,6 +28,7 @@ from highseas.config import Settings
 from highseas.crypto import service as crypto
 from highseas.customers import repository as customers_repository
 from highseas.customers import service as customers
+from highseas.customers import snapshot_lock
 from highseas.customers.filters import PoolFilter
 from highseas.customers.schemas import PoolFilterIn
 from highseas.errors import Conflict
@@ -87,6 +88,8 @@ async def accept(
                     reason="idempotency_conflict",
                 )
             return held.batch_id
+    # Waits for this user's pool writes in flight, so the bound holds what was committed.
+    await snapshot_lock.hold_for_snapshot(session, user.id)
     request = {
         "filter": pool_filter.to_json(),
         "snapshot_last_id": await customers_repository.last_id(session),

@@ -4,7 +4,7 @@ A worker polls its queues every ``HIGHSEAS_JOB_POLL_SECONDS``; a job enqueued by
 process (``highseas serve`` with its in-process worker, or a job that queues the next one, as
 an import queues its callback) need not wait for the next poll. ``enqueue`` notes the queue
 on the session; the commit that makes the job visible wakes the queue's waiting workers.
-Other processes still find the job by polling.
+Other processes are woken through PostgreSQL (``jobs/notify.py``), or find the job by polling.
 """
 
 from __future__ import annotations
@@ -31,6 +31,13 @@ def listen(queue: str) -> asyncio.Event:
     return woken
 
 
+def wake(queue: str) -> None:
+    """Wake this process's workers waiting on ``queue``."""
+    for loop, woken in list(_waiting.get(queue, ())):
+        # The committing code may run on another thread than the worker (tests, demo).
+        loop.call_soon_threadsafe(woken.set)
+
+
 def forget(queue: str, woken: asyncio.Event) -> None:
     _waiting[queue] = {(loop, e) for loop, e in _waiting[queue] if e is not woken}
 
@@ -38,9 +45,7 @@ def forget(queue: str, woken: asyncio.Event) -> None:
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     for queue in session.info.pop(_PENDING, ()):
-        for loop, woken in list(_waiting[queue]):
-            # The committing code may run on another thread than the worker (tests, demo).
-            loop.call_soon_threadsafe(woken.set)
+        wake(queue)
 
 
 @event.listens_for(Session, "after_rollback")

@@ -23,7 +23,7 @@ from highseas import metrics
 from highseas.clock import utcnow
 from highseas.config import Settings
 from highseas.db import Database
-from highseas.jobs import wakeup
+from highseas.jobs import notify, wakeup
 from highseas.jobs.backoff import retry_delay
 from highseas.jobs.queue import Lease, claim, complete, heartbeat, release, retry_or_fail
 from highseas.jobs.registry import (
@@ -101,6 +101,11 @@ class Worker:
         """
         polled = [queue for queue in self.queues if self.registry.kinds(queue)]
         loops = [asyncio.create_task(self._claim_loop(q), name=f"claim:{q}") for q in polled]
+        listening: list[asyncio.Task[None]] = []
+        url = self.database.engine.url
+        # Jobs committed by other processes wake this one at once; the loops still poll.
+        if polled and notify.supported(url):
+            listening.append(asyncio.create_task(notify.listen(url, wakeup.wake), name="listen"))
         logger.info(
             "worker %s started, polling queues: %s",
             self.worker_id,
@@ -111,8 +116,9 @@ class Worker:
             await asyncio.gather(*loops)
         finally:
             self._stopping.set()
-            for loop in loops:
+            for loop in [*loops, *listening]:
                 loop.cancel()
+            await asyncio.gather(*listening, return_exceptions=True)
             await self._drain()
             logger.info("worker %s stopped", self.worker_id)
 
