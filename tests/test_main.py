@@ -29,3 +29,17 @@ async def test_readyz_is_503_when_database_is_unreachable(settings: Settings, tm
         response = await client.get("/readyz")
     assert_error(response, 503, "database_unavailable")
     await app.state.db.dispose()
+
+
+async def test_a_database_outage_is_a_503_to_retry_not_a_500(
+    settings: Settings, tmp_path, caplog
+) -> None:
+    broken = settings.model_copy(update={"database_url": f"sqlite:///{tmp_path}/missing/dir/x.db"})
+    app = create_app(broken)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/agent-api/token", headers={"Authorization": "Bearer hs_x"})
+    assert_error(response, 503, "database_unavailable")
+    assert response.headers["retry-after"] == "1"
+    assert "Traceback" not in caplog.text and "database unavailable" in caplog.text
+    await app.state.db.dispose()

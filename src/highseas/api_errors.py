@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from highseas.errors import HighseasError
@@ -36,6 +38,7 @@ _REASONS_BY_STATUS = {
     422: "validation_failed",
     429: "too_many_requests",
     500: "internal_error",
+    503: "service_unavailable",
 }
 
 _MESSAGES_BY_STATUS = {
@@ -51,6 +54,7 @@ _MESSAGES_BY_STATUS = {
     422: "参数校验失败",
     429: "请求过于频繁",
     500: "服务器内部错误",
+    503: "服务暂不可用",
 }
 
 # pydantic error type → Chinese text; {name} placeholders come from the error's ctx.
@@ -205,7 +209,22 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     return _respond(request, status, message, headers=exc.headers)
 
 
+async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # The database restarting, unreachable, or (SQLite) locked past the busy timeout: a
+    # condition to retry, not a bug, so a 503 and one log line instead of a 500 and a trace.
+    # Nothing of the request was committed: its transaction is the one that failed.
+    logger.warning(
+        "database unavailable request_id=%s: %s", _request_id_of(request), type(exc).__name__
+    )
+    message = "数据库暂不可用，请稍后重试（本次请求未生效）"
+    return _respond(
+        request, 503, message, reason="database_unavailable", headers={"Retry-After": "1"}
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(HighseasError, _on_domain)
     app.add_exception_handler(StarletteHTTPException, _on_http)
+    for unavailable in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(unavailable, _on_database_unavailable)
