@@ -196,14 +196,14 @@ def test_missing_file_and_unknown_user(
     assert "3f0b7c1e-0000-4000-8000-000000000000" in unknown.stderr
 
 
-async def test_chunks_are_checked_ahead_and_written_in_file_order(
+async def test_a_repeat_in_a_later_chunk_is_found_by_the_pool(
     db: Database,
     owner: tuple[AgentWithToken, str],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Two rows per chunk: the repeat of row 0 (row 2) is in the next chunk, which is checked
-    # while the first is written, and must still be found as a duplicate by the pool.
+    # Two rows per chunk: the repeat of row 0 (row 2) is in the next chunk, so the pool's
+    # unique key, not the chunk's own check, finds it.
     monkeypatch.setattr(pool_import, "CHUNK_ROWS", 2)
     _, user_id = owner
     path = tmp_path / "pool.csv"

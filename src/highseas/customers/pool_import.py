@@ -7,7 +7,6 @@ already there as duplicates instead of adding it twice.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from typing import Any, TypeVar
 
 from highseas.customers import repository, service
 from highseas.customers.files import PoolFile, UnreadableFile
-from highseas.customers.rows import RowChecker, RowInput
+from highseas.customers.rows import RowInput
 from highseas.db import Database
 from highseas.errors import NotFound
 from highseas.ids import parse_uuid
@@ -107,15 +106,6 @@ async def _store(
     return len(chunk)
 
 
-def _next_checked(
-    chunks: Iterator[list[tuple[RowInput, list[str]]]], checker: RowChecker
-) -> tuple[list[tuple[RowInput, list[str]]], service.CheckedRows] | None:
-    chunk = next(chunks, None)
-    if chunk is None:
-        return None
-    return chunk, service.check_rows(checker, [row for row, _ in chunk])
-
-
 async def import_file(
     database: Database,
     user_id: str,
@@ -139,26 +129,9 @@ async def import_file(
     with rejected_path.open("w", newline="", encoding="utf-8-sig") as rejected_handle:
         writer = csv.writer(rejected_handle)
         writer.writerow(["row", *header, "reason"])
-        chunks = _chunks(_rows(records, plan), CHUNK_ROWS)
-        writing: asyncio.Task[int] | None = None
-        try:
-            # Reading and checking the next chunk (in a thread) overlaps writing the last one:
-            # SQLite does its B-tree work without the GIL. Chunks are written one at a time
-            # in file order, so a phone repeated in the file is decided as before.
-            while next_chunk := await asyncio.to_thread(_next_checked, chunks, checker):
-                if writing is not None:
-                    on_progress(await writing)
-                chunk, checked = next_chunk
-                writing = asyncio.create_task(
-                    _store(database, user, chunk, checked, result=result, writer=writer)
-                )
-            if writing is not None:
-                on_progress(await writing)
-        finally:
-            if writing is not None and not writing.done():
-                # Reading failed while a chunk was being written: that chunk is complete and
-                # valid, so it is committed before the error goes up.
-                await asyncio.wait([writing])
+        for chunk in _chunks(_rows(records, plan), CHUNK_ROWS):
+            checked = service.check_rows(checker, [row for row, _ in chunk])
+            on_progress(await _store(database, user, chunk, checked, result=result, writer=writer))
     async with database.transaction() as session:
         await repository.refresh_statistics(session)
     if result.rejected == 0:
