@@ -11,7 +11,7 @@ export HIGHSEAS_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 # How long `make soak` sends its load, in seconds (setup, drain and checks come on top).
 SOAK_SECONDS ?= 120
 
-.PHONY: help install run demo test test-fast lint typecheck migrations-check check bench soak clean
+.PHONY: help install run demo test test-fast lint typecheck migrations-check check bench bench-api soak clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -52,9 +52,12 @@ migrations-check: $(STAMP) ## alembic check: models and migrations agree (on a s
 
 check: lint typecheck migrations-check test ## everything CI runs
 
-bench: $(STAMP) ## the slow benchmarks (1M rows each; minutes); results go in bench/README.md
+bench: $(STAMP) bench-api ## the slow benchmarks (1M rows each; minutes); results go in bench/README.md
 	$(BIN)/python bench/pool_load.py
 	$(BIN)/python bench/import.py --both
+
+bench-api: $(STAMP) ## customer_to_task accept under load vs a bare FastAPI endpoint (both databases)
+	$(BIN)/python bench/api.py --both
 
 soak: $(STAMP) ## scale-out under load and faults on a throwaway PostgreSQL (SOAK_SECONDS=120; soak/README.md)
 	$(BIN)/python -m soak --seconds $(SOAK_SECONDS)

@@ -42,7 +42,16 @@ def create_engine(url: str) -> AsyncEngine:
     # Statement parameters are phone numbers (decrypted ones too, docs/encryption.md): keep
     # them out of error messages, which reach logs and a failed job's last_error.
     if async_url.get_backend_name() == "sqlite":
-        engine = create_async_engine(async_url, hide_parameters=True)
+        # One connection per process: every transaction takes the write lock at BEGIN anyway,
+        # and a second connection in the same process waiting for it would poll in SQLite's
+        # busy handler (sleeps of up to 100 ms) instead of queueing for the pool in order.
+        engine = create_async_engine(
+            async_url,
+            hide_parameters=True,
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+        )
         _configure_sqlite(engine)
         return engine
     return create_async_engine(async_url, pool_pre_ping=True, hide_parameters=True)

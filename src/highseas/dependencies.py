@@ -28,7 +28,9 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
-def _job_registry(request: Request) -> Registry:
+# async, like every dependency here: FastAPI runs a plain `def` one in its thread pool, two
+# thread hand-offs per request for an attribute read.
+async def _job_registry(request: Request) -> Registry:
     registry: Registry = request.app.state.job_registry
     return registry
 
@@ -37,7 +39,7 @@ RegistryDep = Annotated[Registry, Depends(_job_registry)]
 """The job kinds of this app, for services that enqueue work in the request's transaction."""
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas.models import Agent, AgentToken
@@ -25,12 +25,15 @@ async def add_token(session: AsyncSession, token: AgentToken) -> AgentToken:
     return token
 
 
+# Built once: building a statement and its cache key cost about as much as running it,
+# on every request (the accept path's profile in bench/README.md).
+_TOKEN_BY_HASH = (
+    select(AgentToken, Agent)
+    .join(Agent, Agent.id == AgentToken.agent_id)
+    .where(AgentToken.token_hash == bindparam("token_hash"))
+)
+
+
 async def token_by_hash(session: AsyncSession, token_hash: str) -> tuple[AgentToken, Agent] | None:
-    row = (
-        await session.execute(
-            select(AgentToken, Agent)
-            .join(Agent, Agent.id == AgentToken.agent_id)
-            .where(AgentToken.token_hash == token_hash)
-        )
-    ).one_or_none()
+    row = (await session.execute(_TOKEN_BY_HASH, {"token_hash": token_hash})).one_or_none()
     return None if row is None else (row[0], row[1])

@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
@@ -16,11 +16,18 @@ async def add(session: AsyncSession, task: CallTask) -> None:
     await session.flush()
 
 
+# Built once: building a statement and its cache key cost about as much as running it,
+# on every request (the accept path's profile in bench/README.md).
+_TASK_OF_USER = select(CallTask).where(
+    CallTask.id == bindparam("task_id"), CallTask.user_id == bindparam("user_id")
+)
+
+
 async def task_of_user(
     session: AsyncSession, user_id: uuid.UUID, task_id: uuid.UUID
 ) -> CallTask | None:
-    query = select(CallTask).where(CallTask.id == task_id, CallTask.user_id == user_id)
-    return (await session.execute(query)).scalar_one_or_none()
+    parameters = {"task_id": task_id, "user_id": user_id}
+    return (await session.execute(_TASK_OF_USER, parameters)).scalar_one_or_none()
 
 
 async def _page(

@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,13 +25,19 @@ def _insert(session: AsyncSession, model: type[Any]) -> Any:
     return sqlite.insert(model)
 
 
+# Built once: building a statement and its cache key cost about as much as running it,
+# on every request (the accept path's profile in bench/README.md).
+_ENDPOINT_OF = select(CallbackEndpoint).where(
+    CallbackEndpoint.agent_id == bindparam("agent_id"),
+    CallbackEndpoint.type == bindparam("type"),
+)
+
+
 async def endpoint_of(
     session: AsyncSession, agent_id: uuid.UUID, type: CallbackType
 ) -> CallbackEndpoint | None:
-    query = select(CallbackEndpoint).where(
-        CallbackEndpoint.agent_id == agent_id, CallbackEndpoint.type == type
-    )
-    return (await session.execute(query)).scalar_one_or_none()
+    parameters = {"agent_id": agent_id, "type": type}
+    return (await session.execute(_ENDPOINT_OF, parameters)).scalar_one_or_none()
 
 
 async def endpoints_of(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
@@ -15,12 +15,18 @@ async def add(session: AsyncSession, account: User | SubUser) -> None:
     await session.flush()
 
 
+# Built once: building a statement and its cache key cost about as much as running it,
+# on every request (the accept path's profile in bench/README.md).
+_USER_OF_AGENT = select(User).where(
+    User.id == bindparam("user_id"), User.agent_id == bindparam("agent_id")
+)
+
+
 async def user_of_agent(
     session: AsyncSession, agent_id: uuid.UUID, user_id: uuid.UUID
 ) -> User | None:
-    return (
-        await session.execute(select(User).where(User.id == user_id, User.agent_id == agent_id))
-    ).scalar_one_or_none()
+    parameters = {"user_id": user_id, "agent_id": agent_id}
+    return (await session.execute(_USER_OF_AGENT, parameters)).scalar_one_or_none()
 
 
 async def sub_user_of_user(
