@@ -50,7 +50,6 @@ import csv
 import importlib
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -67,7 +66,15 @@ from typing import Any
 
 import httpx
 import psycopg
-from sqlalchemy.engine import make_url
+from environment import (
+    create_pg_database,
+    drop_pg_database,
+    free_port,
+    libpq,
+    loadavg,
+    machine,
+    verdict,
+)
 
 from highseas.migrate import upgrade
 
@@ -183,12 +190,6 @@ class Receiver:
 
 
 # --- the processes -----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Process:
@@ -408,25 +409,8 @@ class Setup:
     insert_requests: list[bytes] = field(default_factory=list)
 
 
-def create_pg_database(base_url: str) -> tuple[str, str]:
-    name = f"highseas_bench_api_{os.getpid()}"
-    with psycopg.connect(_libpq(base_url), autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return make_url(base_url).set(database=name).render_as_string(hide_password=False), name
-
-
-def drop_pg_database(base_url: str, name: str) -> None:
-    with psycopg.connect(_libpq(base_url), autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def pg_version(url: str) -> str:
-    with psycopg.connect(_libpq(url)) as connection:
+    with psycopg.connect(libpq(url)) as connection:
         row = connection.execute("SHOW server_version").fetchone()
     return f"PostgreSQL {str(row[0]).split()[0] if row else '?'}"
 
@@ -438,7 +422,7 @@ async def run(kind: str, args: argparse.Namespace) -> tuple[str, list[Round]]:
         url = f"sqlite:///{workdir / 'bench.db'}"
         version = f"SQLite {sqlite3.sqlite_version}"
     else:
-        url, pg_name = create_pg_database(args.postgres_url)
+        url, pg_name = create_pg_database(args.postgres_url, "api")
         version = pg_version(url)
     print(
         f"highseas api bench, {version}: closed loop {args.concurrency} clients × "
@@ -614,10 +598,6 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
 
 
-def verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
-
-
 def kept_up(load: Load) -> bool:
     return load.errors == 0 and load.last_answer_after_last_send <= KEPT_UP_WITHIN
 
@@ -733,23 +713,6 @@ def summary_table(summaries: list[Summary], args: argparse.Namespace) -> None:
             f"{s.p50:21.1f} / {s.p99:6.1f}{'yes' if s.kept_up else 'NO':>9}"
             f"{f'{s.half_p99:.1f} ms at {s.half_rate:.0f}/s':>24}"
         )
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
-
-
-def machine() -> str:
-    memory = ""
-    try:
-        kib = int(Path("/proc/meminfo").read_text().split()[1])
-        memory = f", {kib / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    return f"{os.cpu_count()} CPUs{memory}, Python {platform.python_version()}, {platform.system()}"
 
 
 def uvicorn_stack() -> str:

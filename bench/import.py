@@ -50,11 +50,9 @@ import asyncio
 import csv
 import json
 import os
-import platform
 import random
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -69,7 +67,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
+from environment import (
+    create_pg_database,
+    drop_pg_database,
+    free_port,
+    loadavg,
+    machine,
+    verdict,
+)
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
@@ -170,12 +175,6 @@ class Receiver:
 # --- the service -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Service:
     """``python -m highseas serve`` in a subprocess (API + in-process worker)."""
 
@@ -250,24 +249,6 @@ class Api:
 
 
 # --- the scratch database and the pool -------------------------------------------------------
-
-
-def create_pg_database(base_url: str) -> tuple[str, str]:
-    """A fresh database on the server of ``base_url``: (its URL, its name)."""
-    name = f"highseas_bench_import_{os.getpid()}"
-    with psycopg.connect(_libpq(base_url), autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return make_url(base_url).set(database=name).render_as_string(hide_password=False), name
-
-
-def drop_pg_database(base_url: str, name: str) -> None:
-    with psycopg.connect(_libpq(base_url), autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def load_pool(
@@ -398,7 +379,7 @@ async def run(kind: str, args: argparse.Namespace) -> Result:
     if kind == "sqlite":
         url = f"sqlite:///{workdir / 'bench.db'}"
     else:
-        url, pg_name = create_pg_database(args.postgres_url)
+        url, pg_name = create_pg_database(args.postgres_url, "import")
     cleanup: list[Any] = []
     try:
         settings = Settings(database_url=url, data_dir=workdir / "data")
@@ -1050,10 +1031,6 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
 
 
-def verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
-
-
 def report(r: Result) -> None:
     rows = r.rows
     share = r.filtered.counts["matched"] / rows * 100
@@ -1123,23 +1100,6 @@ def summary_table(results: list[Result]) -> None:
             f"{r.whole.seconds / r.floor_seconds:10.2f}x{r.filtered.seconds:8.2f}"
             f"{r.filtered.seconds / r.whole.seconds * 100:8.1f}%{p50:11.1f} / {p95:5.1f}"
         )
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
-
-
-def machine() -> str:
-    memory = ""
-    try:
-        kib = int(Path("/proc/meminfo").read_text().split()[1])
-        memory = f", {kib / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    return f"{os.cpu_count()} CPUs{memory}, Python {platform.python_version()}, {platform.system()}"
 
 
 async def main() -> None:
