@@ -36,6 +36,16 @@ async def _left(db: Database) -> set[int]:
         return set((await session.execute(select(Job.id))).scalars())
 
 
+async def _prune_week_old(db: Database, *, limit: int) -> int:
+    async with db.transaction() as session:
+        return await prune_finished(
+            session,
+            states=[JobState.SUCCEEDED],
+            finished_before=utcnow() - timedelta(days=7),
+            limit=limit,
+        )
+
+
 async def test_prune_takes_old_succeeded_jobs_in_batches_and_keeps_the_rest(
     db: Database,
 ) -> None:
@@ -44,22 +54,7 @@ async def test_prune_takes_old_succeeded_jobs_in_batches_and_keeps_the_rest(
         db,
         [(JobState.SUCCEEDED, 1), (JobState.FAILED, 10), (JobState.QUEUED, 0)],
     )
-    async with db.transaction() as session:
-        first = await prune_finished(
-            session,
-            states=[JobState.SUCCEEDED],
-            finished_before=utcnow() - timedelta(days=7),
-            limit=3,
-        )
-    assert first == 3
-    async with db.transaction() as session:
-        second = await prune_finished(
-            session,
-            states=[JobState.SUCCEEDED],
-            finished_before=utcnow() - timedelta(days=7),
-            limit=3,
-        )
-    assert second == 2
+    assert [await _prune_week_old(db, limit=3) for _ in range(3)] == [3, 2, 0]
     assert await _left(db) == set(kept)
     assert not set(old) & await _left(db)
 
