@@ -51,7 +51,6 @@ import importlib
 import json
 import os
 import shutil
-import signal
 import socket
 import sqlite3
 import statistics
@@ -67,9 +66,9 @@ from typing import Any
 import httpx
 import psycopg
 from environment import (
+    Process,
     create_pg_database,
     drop_pg_database,
-    free_port,
     libpq,
     loadavg,
     machine,
@@ -190,51 +189,6 @@ class Receiver:
 
 
 # --- the processes -----------------------------------------------------------------------------
-
-
-class Process:
-    """A subprocess given a free port (for a server: ``{port}`` in its command), its output in
-    a log file."""
-
-    def __init__(self, command: list[str], env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.log = log
-        self._handle = log.open("w")
-        self.process = subprocess.Popen(
-            [part.replace("{port}", str(self.port)) for part in command],
-            env={**env, "HIGHSEAS_PUBLIC_URL": f"http://127.0.0.1:{self.port}"},
-            stdout=self._handle,
-            stderr=subprocess.STDOUT,
-        )
-
-    async def ready(self, path: str, within: float = 60.0) -> None:
-        deadline = time.monotonic() + within
-        async with httpx.AsyncClient() as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"{self.log.stem} exited early; see {self.log}")
-                try:
-                    response = await client.get(f"http://127.0.0.1:{self.port}{path}")
-                    if response.status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"{self.log.stem} not ready in {within:.0f} s; see {self.log}")
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._handle.close()
 
 
 def machine_ticks() -> tuple[int, int]:

@@ -52,7 +52,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -68,9 +67,9 @@ from typing import Any
 
 import httpx
 from environment import (
+    Process,
     create_pg_database,
     drop_pg_database,
-    free_port,
     loadavg,
     machine,
     verdict,
@@ -175,49 +174,12 @@ class Receiver:
 # --- the service -----------------------------------------------------------------------------
 
 
-class Service:
+class Service(Process):
     """``python -m highseas serve`` in a subprocess (API + in-process worker)."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
+        super().__init__([sys.executable, "-m", "highseas", "serve", "--port", "{port}"], env, log)
         self.base = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        self._handle = log.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "highseas", "serve", "--port", str(self.port)],
-            env={**env, "HIGHSEAS_PUBLIC_URL": self.base},
-            stdout=self._handle,
-            stderr=subprocess.STDOUT,
-        )
-
-    async def ready(self, within: float = 60.0) -> None:
-        deadline = time.monotonic() + within
-        async with httpx.AsyncClient() as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"serve exited early; see {self.log}")
-                try:
-                    if (await client.get(f"{self.base}/readyz")).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"serve did not become ready in {within:.0f} s; see {self.log}")
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU of the serve process so far (Linux /proc)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._handle.close()
 
 
 class Api:
@@ -404,7 +366,7 @@ async def run(kind: str, args: argparse.Namespace) -> Result:
         cleanup.append(receiver.close)
         service = Service(env, workdir / "serve.log")
         cleanup.append(service.stop)
-        await service.ready()
+        await service.ready("/readyz")
         api = Api(service.base, token)
         cleanup.append(api.close)
         database = Database(url)
