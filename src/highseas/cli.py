@@ -26,7 +26,6 @@ from rich.progress import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from highseas import demo as demo_module
 from highseas import metrics
 from highseas.agents import service as agents
 from highseas.background import job_registry
@@ -39,7 +38,6 @@ from highseas.errors import HighseasError
 from highseas.jobs import Queue, run_worker_process
 from highseas.jobs import queue as queue_module
 from highseas.logs import configure_logging
-from highseas.main import create_app
 from highseas.migrate import upgrade
 from highseas.models import JobState
 
@@ -120,6 +118,10 @@ def serve(
         "   (from a checkout: .venv/bin/highseas agent create NAME)",
         err=True,
     )
+    # Imported here: the app (every endpoint and its schemas) is a second of start-up that
+    # workers and one-shot commands do not need.
+    from highseas.main import create_app  # noqa: PLC0415
+
     application = create_app(settings, run_worker=not no_worker)
     uvicorn.run(
         application, host=settings.host, port=settings.port, log_config=None, access_log=False
@@ -325,6 +327,8 @@ def _progress() -> Progress:
 @app.command()
 def demo() -> None:
     """Five-minute tour, offline: a throwaway service, pool, seed request, callback, download."""
+    from highseas import demo as demo_module  # noqa: PLC0415  (it builds the app: see serve)
+
     raise typer.Exit(demo_module.main())
 
 

@@ -23,14 +23,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
 
-from phonenumbers import (
-    PhoneNumber,
-    PhoneNumberType,
-    carrier,
-    geocoder,
-    is_valid_number,
-    number_type,
-)
+from phonenumbers import PhoneNumber, PhoneNumberType, is_valid_number, number_type
 
 __all__ = [
     "OPERATOR_NAMES",
@@ -177,6 +170,10 @@ def _lookup(prefix: str) -> _Entry | None:
         PhoneNumberType.FIXED_LINE_OR_MOBILE,
     ):
         return None
+    # Imported at the first block looked up: the geography data alone is over half a second
+    # that every process (an API that only normalises, a CLI call) would pay at start.
+    from phonenumbers import carrier, geocoder  # noqa: PLC0415
+
     operator = _CARRIERS.get(carrier.name_for_number(number, "en"), Operator.UNKNOWN)
     province, city = split_region(geocoder.description_for_number(number, "zh"))
     entry = (operator, OPERATOR_NAMES[operator], province, city)
