@@ -67,6 +67,7 @@ import httpx
 import psycopg
 from environment import (
     Process,
+    agent_token,
     create_pg_database,
     drop_pg_database,
     libpq,
@@ -455,15 +456,7 @@ async def prepare(
     setup: Setup, workdir: Path, env: dict[str, str], args: argparse.Namespace
 ) -> None:
     """The agent, user, pool, tasks and callback URL; the requests the phases cycle through."""
-    created = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "highseas", "agent", "create", "bench"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    token = json.loads(created.stdout.strip().splitlines()[-1])["token"]
+    token = await asyncio.to_thread(agent_token, env)
     serve, bare = setup.serve, setup.bare
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{serve.port}/agent-api",

@@ -4,11 +4,13 @@ the server processes they start."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import platform
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -105,3 +107,16 @@ class Process:
                 self.process.kill()
                 self.process.wait()
         self._handle.close()
+
+
+def agent_token(env: dict[str, str]) -> str:
+    """A new agent's token, through the CLI as an operator gets one."""
+    created = subprocess.run(
+        [sys.executable, "-m", "highseas", "agent", "create", "bench"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    token: str = json.loads(created.stdout.strip().splitlines()[-1])["token"]
+    return token

@@ -53,7 +53,6 @@ import os
 import random
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -68,6 +67,7 @@ from typing import Any
 import httpx
 from environment import (
     Process,
+    agent_token,
     create_pg_database,
     drop_pg_database,
     loadavg,
@@ -353,15 +353,7 @@ async def run(kind: str, args: argparse.Namespace) -> Result:
             "HIGHSEAS_DATA_DIR": str(workdir / "data"),
             "HIGHSEAS_CALLBACK_ALLOW_PRIVATE": "true",
         }
-        created = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "highseas", "agent", "create", "bench"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        token = json.loads(created.stdout.strip().splitlines()[-1])["token"]
+        token = await asyncio.to_thread(agent_token, env)
         receiver = Receiver()
         cleanup.append(receiver.close)
         service = Service(env, workdir / "serve.log")
