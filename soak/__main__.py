@@ -207,7 +207,7 @@ def service_env(cluster: Cluster, root: Path, *, public_url: str) -> dict[str, s
         "HIGHSEAS_JOB_LEASE_SECONDS": "3",
         "HIGHSEAS_JOB_SHUTDOWN_GRACE_SECONDS": "5",
         # Several chunks per import, so that kills land between checkpoints.
-        "HIGHSEAS_IMPORT_CHUNK_IDS": "2000",
+        "HIGHSEAS_IMPORT_CHUNK_ROWS": "500",
     }
 
 

@@ -67,9 +67,9 @@ class Settings(BaseSettings):
     job_poll_seconds: float = Field(default=0.5, gt=0)
     job_max_attempts: int = Field(default=10, ge=1)
     job_shutdown_grace_seconds: float = Field(default=20.0, ge=0)
-    # customer_to_task commits every this many customer ids: shorter SQLite write locks and
-    # finer resumption after a crash, against more statements.
-    import_chunk_ids: int = Field(default=50_000, ge=1)
+    # customer_to_task commits every this many matching customers: shorter SQLite write locks
+    # and finer resumption after a crash, against more statements.
+    import_chunk_rows: int = Field(default=50_000, ge=1)
 
     @field_validator("callback_retry_schedule", mode="before")
     @classmethod

@@ -11,8 +11,8 @@ from highseas.customers.filters import ComponentCondition, FilterOp, PoolFilter,
 from highseas.models import Customer
 
 
-def _sql(pool_filter: PoolFilter, *, id_bounded: bool = False) -> str:
-    query = select(Customer.id).where(condition(pool_filter, {"c": 1}, id_bounded=id_bounded))
+def _sql(pool_filter: PoolFilter) -> str:
+    query = select(Customer.id).where(condition(pool_filter, {"c": 1}))
     return str(query.compile(dialect=sqlite.dialect()))
 
 
@@ -33,11 +33,3 @@ def test_component_filters_drive_from_the_values_index_on_sqlite() -> None:
 def test_a_deleted_component_matches_nobody() -> None:
     gone = ComponentCondition("gone", FilterOp.EQ, ("x",))
     assert _sql(PoolFilter(str(uuid.uuid4()), components=(gone,))).endswith("WHERE 0 = 1")
-
-
-def test_an_import_chunk_drives_from_its_id_range_on_sqlite() -> None:
-    user_id = str(uuid.uuid4())
-    assert "+customers.user_id" in _sql(PoolFilter(user_id), id_bounded=True)
-    # …unless a phone can seek (user_id, phone).
-    with_phone = PoolFilter(user_id, phones=("13800000000",))
-    assert "+customers.user_id" not in _sql(with_phone, id_bounded=True)

@@ -37,6 +37,7 @@ from highseas.clock import utcnow
 from highseas.config import Settings
 from highseas.db import Database, to_async_url
 from highseas.imports import repository as imports_repository
+from highseas.imports.repository import Chunk
 from highseas.jobs import Queue, Worker
 from highseas.jobs.queue import claim
 from highseas.models import Batch, BatchState, DownloadKey, Job, JobState, TaskNumber
@@ -182,24 +183,25 @@ async def eventually(
 
 @dataclass
 class Lockstep:
-    """Wraps ``import_range`` so that two batches' chunks interleave, deterministically.
+    """Wraps ``import_chunk`` so that two batches' chunks interleave, deterministically.
 
-    Chunk k (k >= 1) of one batch starts only once the other batch has reached its chunk k, so
-    both run chunk k at the same time: on PostgreSQL two concurrent INSERTs over the same
-    customer ids (the overlapping phones collide on the task's unique key), on SQLite one after
-    the other. Chunk 0 does not wait: the job's first transaction already holds SQLite's write
+    Chunk k (k >= 1) of one batch starts only once the other batch has reached its chunk k (or
+    finished), so both run chunk k at the same time: on PostgreSQL two concurrent INSERTs over
+    overlapping phone ranges (the phones both select collide on the task's unique key), on
+    SQLite one after the other. Chunk 0 does not wait: the job's first transaction already holds SQLite's write
     lock from marking the batch running. Between chunks a job holds no transaction (each chunk
     ends in a commit), so waiting here blocks nobody. The calls are recorded in order.
     """
 
-    real: Callable[..., Awaitable[tuple[int, int]]]
+    real: Callable[..., Awaitable[Chunk]]
     batches: tuple[uuid.UUID, uuid.UUID]
     reached: dict[uuid.UUID, int] = field(default_factory=dict)
-    order: list[tuple[uuid.UUID, int, int]] = field(default_factory=list)
+    finished: set[uuid.UUID] = field(default_factory=set)
+    order: list[tuple[uuid.UUID, int, str]] = field(default_factory=list)
     waits_timed_out: int = 0
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
-    async def __call__(self, session: AsyncSession, **kwargs: Any) -> tuple[int, int]:
+    async def __call__(self, session: AsyncSession, **kwargs: Any) -> Chunk:
         batch_id: uuid.UUID = kwargs["batch_id"]
         other = self.batches[1] if batch_id == self.batches[0] else self.batches[0]
         chunk = self.reached.get(batch_id, -1) + 1
@@ -209,11 +211,21 @@ class Lockstep:
             if chunk >= 1:
                 try:
                     async with asyncio.timeout(10):
-                        await self.changed.wait_for(lambda: self.reached.get(other, -1) >= chunk)
+                        await self.changed.wait_for(
+                            lambda: self.reached.get(other, -1) >= chunk or other in self.finished
+                        )
                 except TimeoutError:
                     self.waits_timed_out += 1
-        self.order.append((batch_id, chunk, kwargs["after_id"]))
-        return await self.real(session, **kwargs)
+        self.order.append((batch_id, chunk, kwargs["after_phone"]))
+        done = await self.real(session, **kwargs)
+        if done.end is None:
+            async with self.changed:
+                self.finished.add(batch_id)
+                self.changed.notify_all()
+        return done
+
+    def chunks(self, batch_id: uuid.UUID) -> int:
+        return sum(1 for called, _, _ in self.order if called == batch_id)
 
     def switches(self) -> int:
         """How often consecutive chunk calls changed batch."""
@@ -238,9 +250,9 @@ async def test_concurrent_batches_into_one_task_never_add_a_number_twice(
     overlap = expected[first] & expected[second]
     assert len(overlap) > 500 and len(union) < len(rows)  # the filters overlap, and filter
 
-    lockstep = Lockstep(imports_repository.import_range, (uuid.UUID(first), uuid.UUID(second)))
-    monkeypatch.setattr(imports_repository, "import_range", lockstep)
-    small_chunks = settings.model_copy(update={"import_chunk_ids": 250})
+    lockstep = Lockstep(imports_repository.import_chunk, (uuid.UUID(first), uuid.UUID(second)))
+    monkeypatch.setattr(imports_repository, "import_chunk", lockstep)
+    small_chunks = settings.model_copy(update={"import_chunk_rows": 100})
     registry = job_registry(small_chunks)
     workers = [
         Worker.from_settings(db, small_chunks, registry=registry, queues=[Queue.IMPORTS])
@@ -248,10 +260,10 @@ async def test_concurrent_batches_into_one_task_never_add_a_number_twice(
     ]
     ran = await asyncio.gather(*(worker.run_one(Queue.IMPORTS) for worker in workers))
     assert ran == [True, True]
-    # Both ran at once, their chunks alternating; every chunk had its partner.
+    # Both ran at once, chunk by chunk, while both had chunks left.
     assert lockstep.waits_timed_out == 0
-    chunks = len(lockstep.order) // 2
-    assert chunks >= 12 and lockstep.switches() >= chunks
+    both = min(lockstep.chunks(uuid.UUID(first)), lockstep.chunks(uuid.UUID(second)))
+    assert both >= 6 and lockstep.switches() >= both
     for unique_id in (first, second):
         job = await job_of(db, unique_id)
         assert (job.state, job.attempts) == (JobState.SUCCEEDED, 1), job.last_error
@@ -282,8 +294,8 @@ async def test_concurrent_batches_into_one_task_never_add_a_number_twice(
         assert data["matched"] == len(expected[unique_id])
         assert data["imported"] == len(added_by[unique_id])
         assert data["duplicates"] == data["matched"] - data["imported"]
-        # The download lists exactly this batch's numbers, by pool customer.
-        assert await download(client, data["url"]) == added_by[unique_id]
+        # The download lists exactly this batch's numbers, by phone.
+        assert await download(client, data["url"]) == sorted(added_by[unique_id])
         view = await identification(client, scenario, unique_id)
         assert view["state"] == "succeeded" and view["data"] == data
     imported = [results[u]["data"]["imported"] for u in (first, second)]
@@ -331,7 +343,7 @@ class WorkerProcess:
 Spawn = Callable[[], WorkerProcess]
 
 
-def worker_env(settings: Settings, chunk_ids: int) -> dict[str, str]:
+def worker_env(settings: Settings, chunk_rows: int) -> dict[str, str]:
     """A worker on the test's database and data directory (the callback secret is sealed with
     the key kept there), posting to the local receiver, quick to take over a killed one's job."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("HIGHSEAS_")}
@@ -340,7 +352,7 @@ def worker_env(settings: Settings, chunk_ids: int) -> dict[str, str]:
         "HIGHSEAS_DATABASE_URL": settings.database_url,
         "HIGHSEAS_DATA_DIR": str(settings.data_dir),
         "HIGHSEAS_PUBLIC_URL": TESTSERVER,
-        "HIGHSEAS_IMPORT_CHUNK_IDS": str(chunk_ids),
+        "HIGHSEAS_IMPORT_CHUNK_ROWS": str(chunk_rows),
         "HIGHSEAS_JOB_LEASE_SECONDS": "2",
         "HIGHSEAS_JOB_POLL_SECONDS": "0.1",
         "HIGHSEAS_JOB_SHUTDOWN_GRACE_SECONDS": "5",
@@ -350,7 +362,7 @@ def worker_env(settings: Settings, chunk_ids: int) -> dict[str, str]:
     }
 
 
-KILL_CHUNK_IDS = 1000
+KILL_CHUNK_ROWS = 250
 TOO_FAST = "the import finished before it could be interrupted: make the pool bigger"
 
 
@@ -358,7 +370,7 @@ TOO_FAST = "the import finished before it could be interrupted: make the pool bi
 def spawn(settings: Settings, db: Database, tmp_path: Path) -> Iterator[Spawn]:
     """Start worker processes; all are killed before ``db`` empties the tables (hence ``db``)."""
     started: list[WorkerProcess] = []
-    env = worker_env(settings, KILL_CHUNK_IDS)
+    env = worker_env(settings, KILL_CHUNK_ROWS)
 
     def start() -> WorkerProcess:
         worker = WorkerProcess(env, tmp_path / f"worker-{len(started)}.out")
@@ -402,7 +414,6 @@ async def test_an_import_survives_sigkill_of_its_worker(
     scenario = await make_scenario(client, db, receiver, tmp_path, rows)
     unique_id = await accept(client, scenario, carrier_filter())
     expected = by_carrier(rows)
-    snapshot_last_id = int((await batch_row(db, unique_id)).request["snapshot_last_id"])
 
     first = spawn()
     # Wait for a committed chunk that found numbers, then kill -9 at once: the worker dies
@@ -427,7 +438,7 @@ async def test_an_import_survives_sigkill_of_its_worker(
         batch = await session.get(Batch, uuid.UUID(unique_id))
         assert batch is not None and batch.state is BatchState.RUNNING, TOO_FAST
         progress = dict(batch.progress or {})
-        assert seen["after_id"] <= progress["after_id"] < snapshot_last_id, TOO_FAST
+        assert seen["after_phone"] <= progress["after_phone"] and not progress["done"], TOO_FAST
         assert progress["matched"] == progress["imported"] > 0
         assert await count_of_batch(session, unique_id) == progress["imported"]
     job = await job_of(db, unique_id)
@@ -467,7 +478,7 @@ async def test_an_import_survives_sigkill_of_its_worker(
     assert [n.phone for n in stored] == expected  # each once, in pool order
     assert {str(n.batch_id) for n in stored} == {unique_id}
     assert {n.id: n.phone for n in stored if n.id in survivors} == survivors
-    assert await download(client, data["url"]) == expected
+    assert await download(client, data["url"]) == sorted(expected)  # by phone
     view = await identification(client, scenario, unique_id)
     assert view["state"] == "succeeded" and view["data"] == data
     assert view["delivery"]["state"] == "delivered"
@@ -490,20 +501,20 @@ async def test_an_import_that_fails_for_good_says_so(
     unique_id = await accept(client, scenario, carrier_filter())
     # No input makes an accepted import fail (a deleted component matches nobody, a task
     # cannot be deleted): the database breaks down after the first chunk that found numbers.
-    real = imports_repository.import_range
-    done: list[tuple[int, int]] = []
+    real = imports_repository.import_chunk
+    done: list[Chunk] = []
 
-    async def breaks_down(session: AsyncSession, **kwargs: Any) -> tuple[int, int]:
-        if any(imported for _, imported in done):
+    async def breaks_down(session: AsyncSession, **kwargs: Any) -> Chunk:
+        if any(chunk.imported for chunk in done):
             raise RuntimeError("database on fire")
         done.append(await real(session, **kwargs))
         return done[-1]
 
-    monkeypatch.setattr(imports_repository, "import_range", breaks_down)
+    monkeypatch.setattr(imports_repository, "import_chunk", breaks_down)
     # Its last attempt (the job keeps the max_attempts it was queued with).
     async with db.transaction() as session:
         await session.execute(update(Job).where(Job.queue == Queue.IMPORTS).values(max_attempts=1))
-    small_chunks = settings.model_copy(update={"import_chunk_ids": 300})
+    small_chunks = settings.model_copy(update={"import_chunk_rows": 100})
     worker = Worker.from_settings(db, small_chunks, registry=job_registry(small_chunks))
     assert await worker.run_one(Queue.IMPORTS)
     job = await job_of(db, unique_id)
@@ -511,8 +522,8 @@ async def test_an_import_that_fails_for_good_says_so(
     assert job.last_error == "RuntimeError: database on fire"
     await run_jobs(db, settings, Queue.CALLBACKS)
 
-    matched = sum(m for m, _ in done)
-    imported = sum(i for _, i in done)
+    matched = sum(chunk.matched for chunk in done)
+    imported = sum(chunk.imported for chunk in done)
     assert 0 < imported < len(by_carrier(rows))
     [callback] = callbacks_of(receiver)
     assert callback["unique_id"] == unique_id and callback["task_id"] == scenario.task_id
@@ -524,7 +535,7 @@ async def test_an_import_that_fails_for_good_says_so(
     # What the committed chunks imported stays in the task.
     stored = await task_numbers(db, scenario.task_id)
     assert len(stored) == imported and {str(n.batch_id) for n in stored} == {unique_id}
-    assert [n.phone for n in stored] == by_carrier(rows)[:imported]
+    assert sorted(n.phone for n in stored) == sorted(by_carrier(rows))[:imported]
 
     view = await identification(client, scenario, unique_id)
     assert view["state"] == "failed" and view["status"] == "failed"
@@ -553,7 +564,7 @@ async def test_redelivery_replaces_an_expired_download_key(
     [callback] = callbacks_of(receiver)
     old_url = callback["data"]["url"]
     numbers = await download(client, old_url)
-    assert numbers == by_age(rows)
+    assert numbers == sorted(by_age(rows))
     redeliver = f"{scenario.base}/identification/{unique_id}/redeliver"
 
     # While the key is live a redelivery sends the same message, link and all.

@@ -58,22 +58,22 @@ async def download_key(session: AsyncSession, key_hash: str) -> DownloadKey | No
 async def numbers_of_batch(
     database: Database, batch_id: uuid.UUID, *, page_size: int = 5000
 ) -> AsyncIterator[list[str]]:
-    """The phones a batch added, by pool customer, a page at a time, each page in its own
+    """The phones a batch added, in phone order, a page at a time, each page in its own
     short transaction (a long download holds no lock and no snapshot)."""
-    after: int | None = -1
+    after = ""
     while True:
         async with database.sessions() as session:
             query = (
-                select(TaskNumber.customer_id, TaskNumber.phone)
-                .where(TaskNumber.batch_id == batch_id, TaskNumber.customer_id > after)
-                .order_by(TaskNumber.customer_id)
+                select(TaskNumber.phone)
+                .where(TaskNumber.batch_id == batch_id, TaskNumber.phone > after)
+                .order_by(TaskNumber.phone)
                 .limit(page_size)
             )
-            rows = (await session.execute(query)).all()
-        if not rows:
+            phones = list((await session.scalars(query)).all())
+        if not phones:
             return
-        yield [phone for _, phone in rows]
-        after = rows[-1][0]
+        yield phones
+        after = phones[-1]
 
 
 async def has_live_download_key(session: AsyncSession, batch_id: uuid.UUID, now: datetime) -> bool:

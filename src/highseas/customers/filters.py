@@ -189,17 +189,15 @@ _SELECTIVITY = [FilterOp.EQ, FilterOp.IN, FilterOp.PREFIX, FilterOp.BETWEEN, Fil
 _SELECTIVITY += [FilterOp.LTE, FilterOp.CONTAINS, FilterOp.NOT_EMPTY, FilterOp.EMPTY]
 
 
-def condition(
-    pool_filter: PoolFilter, component_ids: Mapping[str, int], *, id_bounded: bool = False
-) -> ColumnElement[bool]:
+def condition(pool_filter: PoolFilter, component_ids: Mapping[str, int]) -> ColumnElement[bool]:
     """All given filters, AND-ed; ``component_ids`` maps public component ids that still exist
-    to their row ids. ``id_bounded``: the caller adds a customer id range (an import chunk),
-    which is then the cheapest way in unless a phone or a component value can seek."""
+    to their row ids. A component value seeks when it can; else the (user_id, phone) index
+    walks the pool, also within an import chunk's phone range."""
     components = sorted(pool_filter.components, key=lambda c: _SELECTIVITY.index(c.op))
     values_drive = pool_filter.phones is None and any(
         c.op is not FilterOp.EMPTY and c.component_id in component_ids for c in components
     )
-    keep_user_index = pool_filter.phones is not None or not (values_drive or id_bounded)
+    keep_user_index = pool_filter.phones is not None or not values_drive
     user_column = Customer.user_id if keep_user_index else _not_indexed(Customer.user_id)
     parts: list[ColumnElement[bool]] = [user_column == uuid.UUID(pool_filter.user_id)]
     parts += [_component_condition(c, component_ids) for c in components]

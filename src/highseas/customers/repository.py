@@ -119,12 +119,6 @@ async def last_id(session: AsyncSession) -> int:
     return int(newest.scalar_one())
 
 
-async def first_id_of_user(session: AsyncSession, user_id: uuid.UUID) -> int:
-    """The id of the user's oldest customer (0 for an empty pool)."""
-    query = select(func.coalesce(func.min(Customer.id), 0)).where(Customer.user_id == user_id)
-    return int((await session.execute(query)).scalar_one())
-
-
 async def insert_values(session: AsyncSession, rows: Sequence[tuple[int, str, int]]) -> None:
     """(component_id, value_key, customer_id) rows of new customers."""
     if not rows:

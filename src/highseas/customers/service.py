@@ -149,16 +149,14 @@ async def resolve_filter(
     )
 
 
-async def pool_condition(
-    session: AsyncSession, pool_filter: PoolFilter, *, id_bounded: bool = False
-) -> ColumnElement[bool]:
+async def pool_condition(session: AsyncSession, pool_filter: PoolFilter) -> ColumnElement[bool]:
     """The SQL condition of a filter, with components resolved as they are now."""
     wanted = [uuid.UUID(c.component_id) for c in pool_filter.components]
     found = await components_repository.by_public_ids(
         session, uuid.UUID(pool_filter.user_id), wanted
     )
     component_ids = {str(c.public_id): c.id for c in found}
-    return filters.condition(pool_filter, component_ids, id_bounded=id_bounded)
+    return filters.condition(pool_filter, component_ids)
 
 
 # --- reading and deleting ------------------------------------------------------------------

@@ -26,5 +26,5 @@ def register(registry: Registry, settings: Settings) -> None:
             checkpoint=ctx.checkpoint,
             download_ttl=timedelta(seconds=settings.download_ttl),
             public_url=settings.base_url,
-            chunk_ids=settings.import_chunk_ids,
+            chunk_rows=settings.import_chunk_rows,
         )

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, Table, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -49,19 +50,59 @@ async def claim_idempotency_key(
     return await session.get(IdempotencyKey, (agent_id, key), populate_existing=True)
 
 
-async def import_range(
+class Chunk(NamedTuple):
+    matched: int
+    imported: int
+    # The last phone of the chunk; None for the last chunk, which runs to the pool's end.
+    end: str | None
+
+
+async def _chunk_end(
+    session: AsyncSession,
+    *,
+    condition: ColumnElement[bool],
+    after_phone: str,
+    up_to_id: int,
+    rows: int,
+) -> str | None:
+    """The phone that ends the next chunk of ``rows`` matching customers after ``after_phone``
+    (up to the snapshot bound), or None when fewer remain: the last chunk is open-ended.
+    A filter that seeks by component value counts its matches; the whole pool walks the
+    (user_id, phone) index."""
+    query = (
+        select(Customer.phone)
+        .where(condition, Customer.id <= up_to_id, Customer.phone > after_phone)
+        .order_by(Customer.phone)
+        .offset(rows - 1)
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def import_chunk(
     session: AsyncSession,
     *,
     task_id: uuid.UUID,
     batch_id: uuid.UUID,
     condition: ColumnElement[bool],
-    after_id: int,
+    after_phone: str,
+    rows: int,
     up_to_id: int,
     now: datetime,
-) -> tuple[int, int]:
-    """Copy the matching customers with ``after_id < id <= up_to_id`` into the task, in one
-    set-based statement; a phone already in the task is skipped by its unique key.
-    Returns (matched, imported)."""
+) -> Chunk:
+    """Copy the next ``rows`` matching customers after ``after_phone`` with ``id <= up_to_id``
+    (the snapshot) into the task, in one set-based statement; a phone already in the task is
+    skipped by its unique key.
+
+    A chunk is a range of phones, not of customer ids: its rows land in one stretch of each
+    of the task's indexes (all keyed by phone or arrival), so a commit writes the pages the
+    chunk filled and not most of every index again (docs/adr/0008-import-chunks-by-phone.md)."""
+    end = await _chunk_end(
+        session, condition=condition, after_phone=after_phone, up_to_id=up_to_id, rows=rows
+    )
+    in_chunk = [condition, Customer.id <= up_to_id, Customer.phone > after_phone]
+    if end is not None:
+        in_chunk.append(Customer.phone <= end)
     matching = (
         select(
             literal(task_id, TaskNumber.task_id.type).label("task_id"),
@@ -71,9 +112,7 @@ async def import_range(
             literal(int(NumberStatus.WAITING)).label("status"),
             literal(now, TaskNumber.created_at.type).label("created_at"),
         )
-        .where(condition, Customer.id > after_id, Customer.id <= up_to_id)
-        # In phone order, the rows land in the (task_id, phone) unique index in order: its
-        # pages fill one after the other instead of each chunk touching most of them.
+        .where(*in_chunk)
         .order_by(Customer.phone)
     )
     columns = ["task_id", "phone", "customer_id", "batch_id", "status", "created_at"]
@@ -95,7 +134,7 @@ async def import_range(
             select(func.count()).select_from(inserted).scalar_subquery(),
         )
         matched, imported = (await session.execute(counts)).one()
-        return int(matched), int(imported)
+        return Chunk(int(matched), int(imported), end)
     # SQLite: this transaction holds the only write lock, so the count and the insert agree.
     matched = (
         await session.execute(select(func.count()).select_from(matching.order_by(None).subquery()))
@@ -106,4 +145,4 @@ async def import_range(
         .on_conflict_do_nothing(index_elements=["task_id", "phone"])
     )
     result = await session.execute(insert)
-    return int(matched), int(result.rowcount)  # type: ignore[attr-defined]
+    return Chunk(int(matched), int(result.rowcount), end)  # type: ignore[attr-defined]

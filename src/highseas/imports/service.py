@@ -1,10 +1,10 @@
 """客户公海筛选进入任务: filter the pool, import the matching numbers into a call task (§2).
 
 Accepting writes the batch, its job and (with ``Idempotency-Key``) the key in one
-transaction, and answers at once. The job copies the matching customers in chunks of the
-customer id range, each chunk one set-based ``INSERT … SELECT … ON CONFLICT DO NOTHING``
-committed together with the batch's progress, so a crash resumes where the last commit
-left off, and nothing is added or counted twice.
+transaction, and answers at once. The job copies the matching customers in chunks of
+consecutive phones (up to the snapshot bound), each chunk one set-based
+``INSERT … SELECT … ON CONFLICT DO NOTHING`` committed together with the batch's progress,
+so a crash resumes where the last commit left off, and nothing is added or counted twice.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ async def run_import(
     checkpoint: Callable[[], Awaitable[None]],
     download_ttl: timedelta,
     public_url: str,
-    chunk_ids: int,
+    chunk_rows: int,
 ) -> None:
     """The import job. ``checkpoint`` commits a chunk with its progress (the job's fenced
     commit), so a rerun after a crash resumes after the last committed chunk."""
@@ -124,38 +124,35 @@ async def run_import(
     if batch is None or batch.task_id is None:
         return
     pool_filter = PoolFilter.from_json(batch.request["filter"])
-    # Each chunk adds its id range, the cheapest way into the pool unless a value can seek.
-    condition = await customers.pool_condition(session, pool_filter, id_bounded=True)
-    if batch.progress is None:
-        # Start just before the user's first customer: on a shared database the ids below
-        # belong to other users, and each empty chunk would still cost a commit.
-        first = await customers_repository.first_id_of_user(session, batch.user_id)
-        batch.progress = {"after_id": max(first - 1, 0), "matched": 0, "imported": 0}
-    progress = dict(batch.progress)
+    condition = await customers.pool_condition(session, pool_filter)
+    progress = dict(
+        batch.progress or {"after_phone": "", "done": False, "matched": 0, "imported": 0}
+    )
     last_id = int(batch.request["snapshot_last_id"])
-    while progress["after_id"] < last_id:
+    while not progress["done"]:
         started = time.monotonic()
-        up_to = min(progress["after_id"] + chunk_ids, last_id)
-        matched, imported = await repository.import_range(
+        chunk = await repository.import_chunk(
             session,
             task_id=batch.task_id,
             batch_id=batch.id,
             condition=condition,
-            after_id=progress["after_id"],
-            up_to_id=up_to,
+            after_phone=progress["after_phone"],
+            rows=chunk_rows,
+            up_to_id=last_id,
             now=utcnow(),
         )
         progress = {
-            "after_id": up_to,
-            "matched": progress["matched"] + matched,
-            "imported": progress["imported"] + imported,
+            "after_phone": chunk.end or progress["after_phone"],
+            "done": chunk.end is None,
+            "matched": progress["matched"] + chunk.matched,
+            "imported": progress["imported"] + chunk.imported,
         }
         batch.progress = progress
         await session.flush()
         await checkpoint()
         # Counted once committed: a chunk rolled back and redone is counted once.
-        IMPORT_ROWS.labels("imported").inc(imported)
-        IMPORT_ROWS.labels("duplicate").inc(matched - imported)
+        IMPORT_ROWS.labels("imported").inc(chunk.imported)
+        IMPORT_ROWS.labels("duplicate").inc(chunk.matched - chunk.imported)
         IMPORT_CHUNK_SECONDS.observe(time.monotonic() - started)
     result = {
         "url": await batches.new_download_url(

@@ -52,8 +52,8 @@ class TaskNumber(BigIntPrimaryKey, Base):
         UniqueConstraint("task_id", "phone"),
         # A task's numbers in the order they arrived (the numbers list pages on it).
         Index("ix_task_numbers_task_id_id", "task_id", "id"),
-        # The download of a batch: what it added, by pool customer.
-        Index("ix_task_numbers_batch_id_customer_id", "batch_id", "customer_id"),
+        # The download of a batch: what it added, by phone (an import chunk fills one stretch).
+        Index("ix_task_numbers_batch_id_phone", "batch_id", "phone"),
         {"sqlite_autoincrement": True},
     )
 
