@@ -32,9 +32,9 @@ seconds the serve process used. Every callback's counts are checked against the 
 ``--diagnose`` then takes (a) apart, in this process, each step timed alone with its commit
 into a fresh task or table: the floor reading ``customers`` instead of ``floor_pool`` (as the
 planner likes it: on SQLite through the (user_id, phone) index, so in phone order), and
-``ORDER BY id`` (phones in random order, as the product); into a table shaped like
-``task_numbers`` (its id, columns and indexes, no foreign keys); the
-product's own chunk statement (``imports.repository.import_range``) over the whole pool in
+``ORDER BY id`` (phones in random order); into a table shaped like ``task_numbers`` (its id,
+columns and indexes, no foreign keys), in phone order like the product; the
+product's own chunk statement (``imports.repository.import_chunk``) over the whole pool in
 one transaction; and chunk by chunk as the job runs it (per-chunk statement and commit
 times). On PostgreSQL it prints EXPLAIN (ANALYZE, BUFFERS) of the first chunk (rolled back),
 on SQLite the query plans of its statements.
@@ -302,7 +302,7 @@ class Result:
     reference_ms: dict[str, list[float]]
     serve_pid: int
     worker_id: str
-    chunk_ids: int
+    chunk_rows: int
     load_before: str
     diagnosis: list[str] = field(default_factory=list)
 
@@ -464,7 +464,7 @@ async def measure(bench: Bench) -> Result:
         reference_ms=reference,
         serve_pid=bench.service.process.pid,
         worker_id=worker_id,
-        chunk_ids=bench.settings.import_chunk_ids,
+        chunk_rows=bench.settings.import_chunk_rows,
         load_before=load_before,
     )
     if bench.args.diagnose:
@@ -475,7 +475,7 @@ async def measure(bench: Bench) -> Result:
             rows,
             list(bench.task("diagnose")),
             batch_id=whole.unique_id,
-            chunk_ids=bench.settings.import_chunk_ids,
+            chunk_rows=bench.settings.import_chunk_rows,
             early=bench.early,
         )
     return result
@@ -706,28 +706,30 @@ def _label(statement: str) -> str:
     return "other"
 
 
-async def _import_range(
+async def _import_chunk(
     database: Database,
     clock: StatementClock,
     *,
     user_id: str,
     task_id: str,
     batch_id: str,
-    after_id: int,
+    after_phone: str,
+    rows: int,
     up_to_id: int,
-) -> tuple[float, dict[str, float], float, int]:
-    """The product's chunk (imports.repository.import_range) in its own transaction:
-    (seconds with commit, seconds per statement kind, commit seconds, imported)."""
+) -> tuple[float, dict[str, float], float, imports.Chunk]:
+    """The product's chunk (imports.repository.import_chunk) in its own transaction:
+    (seconds with commit, seconds per statement kind, commit seconds, the chunk)."""
     started = time.perf_counter()
     async with database.transaction() as session:
         condition = await customers.pool_condition(session, PoolFilter(user_id=user_id))
         clock.take()
-        _, imported = await imports.import_range(
+        chunk = await imports.import_chunk(
             session,
             task_id=uuid.UUID(task_id),
             batch_id=uuid.UUID(batch_id),
             condition=condition,
-            after_id=after_id,
+            after_phone=after_phone,
+            rows=rows,
             up_to_id=up_to_id,
             now=utcnow(),
         )
@@ -736,7 +738,7 @@ async def _import_range(
     per_kind: dict[str, float] = {}
     for statement, _, seconds in clock.take():
         per_kind[_label(statement)] = per_kind.get(_label(statement), 0.0) + seconds
-    return done - started, per_kind, done - statements_done, imported
+    return done - started, per_kind, done - statements_done, chunk
 
 
 async def diagnose(
@@ -747,7 +749,7 @@ async def diagnose(
     tasks: list[str],
     *,
     batch_id: str,
-    chunk_ids: int,
+    chunk_rows: int,
     early: sqlite3.Connection | None,
 ) -> list[str]:
     """(a) taken apart, each step alone: see the module docstring."""
@@ -807,7 +809,7 @@ async def diagnose(
         f"phone VARCHAR(11) NOT NULL, customer_id {t['bigint']}, batch_id {t['uuid']}, "
         f"status SMALLINT NOT NULL, created_at {t['time']} NOT NULL, UNIQUE (task_id, phone))",
         "CREATE INDEX ix_diag_numbers_task_id_id ON diag_numbers (task_id, id)",
-        "CREATE INDEX ix_diag_numbers_batch_id_customer_id ON diag_numbers (batch_id, customer_id)",
+        "CREATE INDEX ix_diag_numbers_batch_id_phone ON diag_numbers (batch_id, phone)",
     )
     now = utcnow().replace(tzinfo=None) if kind == "sqlite" else utcnow()
     seconds, _ = await _timed_insert(
@@ -815,7 +817,7 @@ async def diagnose(
         kind,
         "INSERT INTO diag_numbers (task_id, phone, customer_id, batch_id, status, created_at) "
         "SELECT ?, phone, id, ?, 0, ? FROM customers "
-        "WHERE user_id = ? AND id > 0 AND id <= ? ORDER BY id "
+        "WHERE user_id = ? AND id > 0 AND id <= ? ORDER BY phone "
         "ON CONFLICT (task_id, phone) DO NOTHING",
         (task, batch, now if kind == "postgresql" else str(now), user, last_id),
     )
@@ -825,19 +827,20 @@ async def diagnose(
 
     # 3. The product's statement over the whole pool, one transaction.
     with StatementClock(database) as clock:
-        seconds, per_kind, commit, imported = await _import_range(
+        seconds, per_kind, commit, whole = await _import_chunk(
             database,
             clock,
             user_id=user_id,
             task_id=tasks[0],
             batch_id=batch_id,
-            after_id=0,
+            after_phone="",
+            rows=rows + 1,
             up_to_id=last_id,
         )
-        assert imported == rows, (imported, rows)
+        assert whole.imported == rows, (whole, rows)
         detail = ", ".join(f"{k} {v:.2f} s" for k, v in per_kind.items())
         line(
-            "3 product import_range, whole pool in one transaction",
+            "3 product import_chunk, whole pool in one transaction",
             seconds,
             f"; {detail}, commit {commit:.2f} s",
         )
@@ -845,20 +848,20 @@ async def diagnose(
         # 4. The product's chunks, each its own transaction, as the job runs them.
         await settle(database)
         chunks: list[tuple[float, dict[str, float], float]] = []
-        after = 0
-        while after < last_id:
-            up_to = min(after + chunk_ids, last_id)
-            seconds, per_kind, commit, _ = await _import_range(
+        after: str | None = ""
+        while after is not None:
+            seconds, per_kind, commit, chunk = await _import_chunk(
                 database,
                 clock,
                 user_id=user_id,
                 task_id=tasks[1],
                 batch_id=batch_id,
-                after_id=after,
-                up_to_id=up_to,
+                after_phone=after,
+                rows=chunk_rows,
+                up_to_id=last_id,
             )
             chunks.append((seconds, per_kind, commit))
-            after = up_to
+            after = chunk.end
         total = sum(c[0] for c in chunks)
         kinds: dict[str, float] = {}
         for _, per_kind, _ in chunks:
@@ -867,7 +870,7 @@ async def diagnose(
         commits = sum(c[2] for c in chunks)
         detail = ", ".join(f"{k} {v:.2f} s" for k, v in kinds.items())
         line(
-            f"4 product import_range, {len(chunks)} chunks of {chunk_ids:,} ids",
+            f"4 product import_chunk, {len(chunks)} chunks of {chunk_rows:,} rows",
             total,
             f"; {detail}, commits {commits:.2f} s",
         )
@@ -887,7 +890,8 @@ async def diagnose(
             user_id=user_id,
             task_id=tasks[2],
             batch_id=batch_id,
-            up_to_id=min(chunk_ids, last_id),
+            chunk_rows=chunk_rows,
+            up_to_id=last_id,
         )
     return out
 
@@ -901,6 +905,7 @@ async def plan(
     user_id: str,
     task_id: str,
     batch_id: str,
+    chunk_rows: int,
     up_to_id: int,
 ) -> list[str]:
     """The first chunk's statements as the product sends them, and their plans."""
@@ -908,12 +913,13 @@ async def plan(
         condition = await customers.pool_condition(session, PoolFilter(user_id=user_id))
         clock.take()
         # Into an empty task, like (a)'s first chunk; rolled back, and so is the EXPLAIN.
-        await imports.import_range(
+        await imports.import_chunk(
             session,
             task_id=uuid.UUID(task_id),
             batch_id=uuid.UUID(batch_id),
             condition=condition,
-            after_id=0,
+            after_phone="",
+            rows=chunk_rows,
             up_to_id=up_to_id,
             now=utcnow(),
         )
@@ -926,7 +932,7 @@ async def plan(
                 explain = "EXPLAIN (ANALYZE, BUFFERS, WAL) " + statement
                 rows = (await connection.exec_driver_sql(explain, parameters)).all()
                 out.append(
-                    f"    EXPLAIN ANALYZE of the first chunk ({up_to_id:,} ids; rolled back):"
+                    f"    EXPLAIN ANALYZE of the first chunk ({chunk_rows:,} rows; rolled back):"
                 )
             else:
                 explain = "EXPLAIN QUERY PLAN " + statement
@@ -990,7 +996,7 @@ def report(r: Result) -> None:
     share = r.filtered.counts["matched"] / rows * 100
     print(
         f"highseas customer_to_task bench: {rows:,} customers, {r.version}, "
-        f"import chunks of {r.chunk_ids:,} ids (load average before: {r.load_before})"
+        f"import chunks of {r.chunk_rows:,} rows (load average before: {r.load_before})"
     )
     print(
         f"  the work is done by the serve process's in-process worker (pid {r.serve_pid}, "

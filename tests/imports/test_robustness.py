@@ -188,9 +188,10 @@ class Lockstep:
     Chunk k (k >= 1) of one batch starts only once the other batch has reached its chunk k (or
     finished), so both run chunk k at the same time: on PostgreSQL two concurrent INSERTs over
     overlapping phone ranges (the phones both select collide on the task's unique key), on
-    SQLite one after the other. Chunk 0 does not wait: the job's first transaction already holds SQLite's write
-    lock from marking the batch running. Between chunks a job holds no transaction (each chunk
-    ends in a commit), so waiting here blocks nobody. The calls are recorded in order.
+    SQLite one after the other. Chunk 0 does not wait: the job's first transaction already
+    holds SQLite's write lock from marking the batch running. Between chunks a job holds no
+    transaction (each chunk ends in a commit), so waiting here blocks nobody. The calls are
+    recorded in order.
     """
 
     real: Callable[..., Awaitable[Chunk]]

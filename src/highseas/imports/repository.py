@@ -53,30 +53,8 @@ async def claim_idempotency_key(
 class Chunk(NamedTuple):
     matched: int
     imported: int
-    # The last phone of the chunk; None for the last chunk, which runs to the pool's end.
+    # The chunk's last phone, where the next one starts; None after the last chunk.
     end: str | None
-
-
-async def _chunk_end(
-    session: AsyncSession,
-    *,
-    condition: ColumnElement[bool],
-    after_phone: str,
-    up_to_id: int,
-    rows: int,
-) -> str | None:
-    """The phone that ends the next chunk of ``rows`` matching customers after ``after_phone``
-    (up to the snapshot bound), or None when fewer remain: the last chunk is open-ended.
-    A filter that seeks by component value counts its matches; the whole pool walks the
-    (user_id, phone) index."""
-    query = (
-        select(Customer.phone)
-        .where(condition, Customer.id <= up_to_id, Customer.phone > after_phone)
-        .order_by(Customer.phone)
-        .offset(rows - 1)
-        .limit(1)
-    )
-    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def import_chunk(
@@ -90,20 +68,15 @@ async def import_chunk(
     up_to_id: int,
     now: datetime,
 ) -> Chunk:
-    """Copy the next ``rows`` matching customers after ``after_phone`` with ``id <= up_to_id``
-    (the snapshot) into the task, in one set-based statement; a phone already in the task is
-    skipped by its unique key.
+    """Copy the next ``rows`` matching customers in phone order after ``after_phone``, with
+    ``id <= up_to_id`` (the snapshot), into the task in one set-based statement; a phone
+    already in the task is skipped by its unique key. Fewer than ``rows`` found: the last.
 
     A chunk is a range of phones, not of customer ids: its rows land in one stretch of each
     of the task's indexes (all keyed by phone or arrival), so a commit writes the pages the
-    chunk filled and not most of every index again (docs/adr/0008-import-chunks-by-phone.md)."""
-    end = await _chunk_end(
-        session, condition=condition, after_phone=after_phone, up_to_id=up_to_id, rows=rows
-    )
-    in_chunk = [condition, Customer.id <= up_to_id, Customer.phone > after_phone]
-    if end is not None:
-        in_chunk.append(Customer.phone <= end)
-    matching = (
+    chunk filled and not most of every index again (docs/adr/0008-import-chunks-by-phone.md).
+    The whole pool walks the (user_id, phone) index; a component filter seeks its values."""
+    chunk = (
         select(
             literal(task_id, TaskNumber.task_id.type).label("task_id"),
             Customer.phone,
@@ -112,16 +85,17 @@ async def import_chunk(
             literal(int(NumberStatus.WAITING)).label("status"),
             literal(now, TaskNumber.created_at.type).label("created_at"),
         )
-        .where(*in_chunk)
+        .where(condition, Customer.id <= up_to_id, Customer.phone > after_phone)
         .order_by(Customer.phone)
+        .limit(rows)
     )
     columns = ["task_id", "phone", "customer_id", "batch_id", "status", "created_at"]
     if _dialect(session) == "postgresql":
         # The chunk's CTE outgrew the default 4 MB of work memory and spilled to a temporary
         # file (bench/README.md); for this transaction only.
         await session.execute(text("SET LOCAL work_mem = '64MB'"))
-        # One statement, one snapshot: the count and the insert see the same customers.
-        found = matching.cte("found")
+        # One statement, one snapshot: the counts and the insert see the same customers.
+        found = chunk.cte("found")
         inserted = (
             postgresql.insert(_NUMBERS)
             .from_select(columns, select(found))
@@ -131,18 +105,20 @@ async def import_chunk(
         )
         counts = select(
             select(func.count()).select_from(found).scalar_subquery(),
+            select(func.max(found.c.phone)).scalar_subquery(),
             select(func.count()).select_from(inserted).scalar_subquery(),
         )
-        matched, imported = (await session.execute(counts)).one()
-        return Chunk(int(matched), int(imported), end)
-    # SQLite: this transaction holds the only write lock, so the count and the insert agree.
-    matched = (
-        await session.execute(select(func.count()).select_from(matching.order_by(None).subquery()))
-    ).scalar_one()
-    insert = (
-        sqlite.insert(_NUMBERS)
-        .from_select(columns, matching)
-        .on_conflict_do_nothing(index_elements=["task_id", "phone"])
-    )
-    result = await session.execute(insert)
-    return Chunk(int(matched), int(result.rowcount), end)  # type: ignore[attr-defined]
+        matched, last, imported = (await session.execute(counts)).one()
+    else:
+        # SQLite: this transaction holds the only write lock, so the count and the insert
+        # see the same customers.
+        found_rows = chunk.subquery()
+        counted = select(func.count(), func.max(found_rows.c.phone))
+        matched, last = (await session.execute(counted)).one()
+        insert = (
+            sqlite.insert(_NUMBERS)
+            .from_select(columns, chunk)
+            .on_conflict_do_nothing(index_elements=["task_id", "phone"])
+        )
+        imported = (await session.execute(insert)).rowcount  # type: ignore[attr-defined]
+    return Chunk(int(matched), int(imported), last if matched == rows else None)

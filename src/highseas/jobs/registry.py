@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -54,6 +55,10 @@ class JobContext:
         if not await holds_lease(self.session, lease):
             raise LeaseLost(f"job {self.job_id} attempt {self.attempt} is no longer ours")
         await self.session.commit()
+        # The commit gave the connection back to the pool and woke the first request waiting
+        # for it; let that request take it before this job's next statement does (SQLite has
+        # one connection per process: without this an import starves the API until it ends).
+        await asyncio.sleep(0)
 
 
 Handler = Callable[[JobContext], Awaitable[None]]

@@ -31,7 +31,9 @@ class Customer(BigIntPrimaryKey, Timestamps, Base):
 
     __tablename__ = "customers"
     __table_args__ = (
-        UniqueConstraint("user_id", "phone"),
+        # A phone once per pool. On PostgreSQL it also carries the id, so an import chunk
+        # reads its customers from this index alone (SQLite's index holds the rowid anyway).
+        UniqueConstraint("user_id", "phone", postgresql_include=["id"]),
         Index("ix_customers_user_id_created_at", "user_id", "created_at"),
         # Ids never come back after a delete: they order arrivals and bound snapshots.
         {"sqlite_autoincrement": True},
