@@ -20,10 +20,10 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 CI_RUN = [
-    "--seconds", "20",
+    "--seconds", "10",
     "--concurrency", "4",
     "--rate", "5",
-    "--kill-every", "6",
+    "--kill-every", "4",
     "--drain-seconds", "60",
 ]  # fmt: skip
 
