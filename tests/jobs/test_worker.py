@@ -271,6 +271,34 @@ async def test_checkpoint_commits_progress_and_detects_a_takeover(db: Database) 
     assert (job.state, job.locked_by, job.last_error) == (JobState.RUNNING, "thief", None)
 
 
+async def test_a_request_waiting_for_the_connection_gets_it_at_the_next_checkpoint(
+    db: Database,
+) -> None:
+    """SQLite gives a process one connection: a long job hands it over at each checkpoint
+    instead of taking it straight back, so the API in the same process is not starved."""
+    registry = Registry()
+    steps: list[int] = []
+    started = asyncio.Event()
+
+    @registry.handler("tests.many_steps")
+    async def many_steps(context: JobContext) -> None:
+        for step in range(100):
+            context.session.add(Agent(name=f"step-{step}"))
+            await context.checkpoint()
+            steps.append(step)
+            started.set()
+
+    await _enqueue(db, registry, "tests.many_steps")
+    job = asyncio.create_task(make_worker(db, registry).run_one("default"))
+    await _wait_until(started)
+    async with db.sessions() as session:
+        await session.execute(select(Agent.id).limit(1))
+    steps_before_the_request_ran = len(steps)
+    assert await job
+    # Starved, it would run after all 100 (SQLite: after 1 or 2; PostgreSQL: a new connection).
+    assert len(steps) == 100 and steps_before_the_request_ran < 50
+
+
 async def test_checkpoint_raises_lease_lost_to_the_handler(db: Database) -> None:
     registry = Registry()
     raised: list[BaseException] = []
