@@ -37,7 +37,8 @@ def to_async_url(url: str) -> URL:
     )
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
+    """``pool_size``: PostgreSQL connections kept open (10 more may be opened under load)."""
     async_url = to_async_url(url)
     # Statement parameters are phone numbers (decrypted ones too, docs/encryption.md): keep
     # them out of error messages, which reach logs and a failed job's last_error.
@@ -54,7 +55,9 @@ def create_engine(url: str) -> AsyncEngine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(async_url, pool_pre_ping=True, hide_parameters=True)
+    return create_async_engine(
+        async_url, pool_pre_ping=True, hide_parameters=True, pool_size=pool_size
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -80,8 +83,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 class Database:
     """One engine and its session factory; created per app or per worker process."""
 
-    def __init__(self, url: str) -> None:
-        self.engine = create_engine(url)
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        self.engine = create_engine(url, pool_size=pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from highseas.clock import utcnow
 from highseas.db import Database
 from highseas.jobs import JobContext, LeaseLost, PermanentJobError, Queue, Registry, Worker, enqueue
+from highseas.jobs.worker import pool_size
 from highseas.models import Agent, Job, JobState
 
 
@@ -316,6 +317,41 @@ async def test_checkpoint_raises_lease_lost_to_the_handler(db: Database) -> None
     await _enqueue(db, registry, "tests.stolen")
     await make_worker(db, registry).run_one("default")
     assert len(raised) == 1
+
+
+async def test_a_worker_process_holds_a_connection_for_every_job_it_runs(
+    db: Database, database_url: str
+) -> None:
+    """``--concurrency 8`` on the three queues runs 24 jobs at once, each in its own open
+    transaction: the worker process's pool is sized for them (SQLAlchemy's default of 15
+    left 9 waiting for a connection until they timed out)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one connection per process by design (ADR 0003)")
+    registry = Registry()
+    running = asyncio.Barrier(8 * len(Queue))
+    passed: list[int] = []
+    all_passed = asyncio.Event()
+
+    async def hold(context: JobContext) -> None:
+        await context.session.execute(select(1))  # its transaction holds a connection
+        await asyncio.wait_for(running.wait(), 20)
+        passed.append(context.job_id)
+        if len(passed) == running.parties:
+            all_passed.set()
+
+    for queue in Queue:
+        registry.handler(f"tests.hold.{queue}", queue=queue)(hold)
+        for _ in range(8):
+            await _enqueue(db, registry, f"tests.hold.{queue}")
+    database = Database(database_url, pool_size=pool_size(8, len(Queue)))
+    worker = make_worker(database, registry, concurrency=8)
+    run = asyncio.create_task(worker.run())
+    try:
+        await _wait_until(all_passed, 25)
+    finally:
+        worker.stop()
+        await run
+        await database.dispose()
 
 
 async def test_heartbeat_keeps_a_long_job_and_cancels_it_once_lost(db: Database) -> None:

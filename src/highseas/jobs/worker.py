@@ -381,6 +381,12 @@ def _being_cancelled() -> bool:
     return task is not None and task.cancelling() > 0
 
 
+def pool_size(concurrency: int, queues: int) -> int:
+    """PostgreSQL connections a worker process keeps: one per job it may run at once
+    (``concurrency`` per queue) and one per claim loop; heartbeats use the pool's overflow."""
+    return concurrency * queues + queues
+
+
 async def run_worker_process(
     settings: Settings,
     registry: Registry,
@@ -389,7 +395,8 @@ async def run_worker_process(
     queues: Sequence[str] | None,
 ) -> None:
     """The ``highseas worker`` process: runs until SIGTERM or SIGINT, then drains and exits."""
-    database = Database(settings.database_url)
+    polled = len(queues) if queues is not None else len(Queue)
+    database = Database(settings.database_url, pool_size=pool_size(concurrency, polled))
     worker = Worker.from_settings(
         database, settings, registry=registry, queues=queues, concurrency=concurrency
     )
