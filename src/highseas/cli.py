@@ -35,6 +35,8 @@ from highseas.customers import pool_import as pool_import_module
 from highseas.customers.files import PoolFile, UnreadableFile
 from highseas.db import Database
 from highseas.errors import HighseasError
+from highseas.imports import repository as imports_repository
+from highseas.imports.service import IDEMPOTENCY_TTL
 from highseas.jobs import Queue, run_worker_process
 from highseas.jobs import queue as queue_module
 from highseas.logs import configure_logging
@@ -289,28 +291,46 @@ def jobs_prune(
     failed: Annotated[bool, typer.Option(help="delete failed jobs too (kept by default)")] = False,
 ) -> None:
     """Delete finished jobs (run it from cron): nothing else removes them. Batches, callback
-    deliveries and task numbers are separate tables and stay. Prints {"deleted": N}."""
+    deliveries and task numbers are separate tables and stay. Also deletes Idempotency-Keys
+    past their 24 hours. Prints {"deleted": N, "idempotency_keys": M}."""
     settings = _settings()
     upgrade(settings.database_url)
     states = [JobState.SUCCEEDED, JobState.FAILED] if failed else [JobState.SUCCEEDED]
     cutoff = utcnow() - timedelta(days=older_than_days)
 
-    async def run() -> int:
-        database = Database(settings.database_url)
+    expired = utcnow() - IDEMPOTENCY_TTL
+
+    async def in_batches(
+        database: Database, prune: Callable[[AsyncSession], Awaitable[int]]
+    ) -> int:
         deleted = 0
+        while True:
+            async with database.transaction() as session:
+                batch = await prune(session)
+            deleted += batch
+            if batch < PRUNE_BATCH:
+                return deleted
+
+    async def run() -> dict[str, int]:
+        database = Database(settings.database_url)
         try:
-            while True:
-                async with database.transaction() as session:
-                    batch = await queue_module.prune_finished(
-                        session, states=states, finished_before=cutoff, limit=PRUNE_BATCH
-                    )
-                deleted += batch
-                if batch < PRUNE_BATCH:
-                    return deleted
+            jobs = await in_batches(
+                database,
+                lambda session: queue_module.prune_finished(
+                    session, states=states, finished_before=cutoff, limit=PRUNE_BATCH
+                ),
+            )
+            keys = await in_batches(
+                database,
+                lambda session: imports_repository.prune_idempotency_keys(
+                    session, created_before=expired, limit=PRUNE_BATCH
+                ),
+            )
         finally:
             await database.dispose()
+        return {"deleted": jobs, "idempotency_keys": keys}
 
-    _print_json({"deleted": asyncio.run(run())})
+    _print_json(asyncio.run(run()))
 
 
 def _progress() -> Progress:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -13,7 +14,8 @@ from highseas.clock import utcnow
 from highseas.db import Database
 from highseas.jobs import Registry, enqueue
 from highseas.jobs.queue import prune_finished
-from highseas.models import Job, JobState
+from highseas.models import IdempotencyKey, Job, JobState
+from tests.fixtures.factories import make_agent
 from tests.test_cli import HIGHSEAS, cli, env  # noqa: F401  (the env fixture)
 
 
@@ -59,10 +61,34 @@ async def test_prune_takes_old_succeeded_jobs_in_batches_and_keeps_the_rest(
     assert not set(old) & await _left(db)
 
 
+async def _keys(db: Database, hours_ago: list[int]) -> list[str]:
+    """One Idempotency-Key per age, of a fresh agent."""
+    agent = await make_agent(db)
+    keys = [f"key-{hours}h" for hours in hours_ago]
+    async with db.transaction() as session:
+        session.add_all(
+            IdempotencyKey(
+                agent_id=uuid.UUID(agent.agent_id),
+                key=key,
+                request_hash="0" * 64,
+                batch_id=uuid.uuid4(),
+                created_at=utcnow() - timedelta(hours=hours),
+            )
+            for key, hours in zip(keys, hours_ago, strict=True)
+        )
+    return keys
+
+
+async def _keys_left(db: Database) -> set[str]:
+    async with db.transaction() as session:
+        return set((await session.execute(select(IdempotencyKey.key))).scalars())
+
+
 async def test_prune_and_failed_commands(env: dict[str, str], db: Database) -> None:  # noqa: F811
     succeeded_old, failed_old, succeeded_new = await _jobs(
         db, [(JobState.SUCCEEDED, 30), (JobState.FAILED, 30), (JobState.SUCCEEDED, 0)]
     )
+    expired, live = await _keys(db, [25, 23])
     async with db.transaction() as session:
         await session.execute(
             update(Job).where(Job.id == failed_old).values(last_error="RuntimeError: boom")
@@ -73,13 +99,15 @@ async def test_prune_and_failed_commands(env: dict[str, str], db: Database) -> N
         (failed_old, "RuntimeError: boom")
     ]
     assert await asyncio.to_thread(cli, env, "jobs", "prune", "--older-than-days", "7") == {
-        "deleted": 1
+        "deleted": 1,
+        "idempotency_keys": 1,  # past its 24 hours; the other one still counts
     }
     assert await _left(db) == {failed_old, succeeded_new}
+    assert await _keys_left(db) == {live} and expired != live
     pruned = await asyncio.to_thread(
         cli, env, "jobs", "prune", "--older-than-days", "7", "--failed"
     )
-    assert pruned == {"deleted": 1}
+    assert pruned == {"deleted": 1, "idempotency_keys": 0}
     assert await _left(db) == {succeeded_new}
     assert succeeded_old not in await _left(db)
 

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, Table, func, literal, select, text
+from sqlalchemy import ColumnElement, Table, delete, func, literal, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,6 +55,24 @@ class Chunk(NamedTuple):
     imported: int
     # The chunk's last phone, where the next one starts; None after the last chunk.
     end: str | None
+
+
+async def prune_idempotency_keys(
+    session: AsyncSession, *, created_before: datetime, limit: int
+) -> int:
+    """Delete up to ``limit`` keys claimed before ``created_before``; how many went. A key
+    past its 24 hours is only reclaimed when it comes again: until then it is dead weight."""
+    doomed = (
+        select(_KEYS.c.agent_id, _KEYS.c.key)
+        .where(_KEYS.c.created_at < created_before)
+        .limit(limit)
+    )
+    deleted = await session.execute(
+        delete(_KEYS)
+        .where(tuple_(_KEYS.c.agent_id, _KEYS.c.key).in_(doomed))
+        .returning(_KEYS.c.key)
+    )
+    return len(deleted.all())
 
 
 async def import_chunk(
