@@ -165,6 +165,18 @@ def test_cli_errors_are_clear(env: dict[str, str], db: object) -> None:
         timeout=60,
     )
     assert done.returncode == 2 and "HIGHSEAS_SECRET_KEY" in done.stderr
+    done = subprocess.run(
+        [*HIGHSEAS, "agent", "create", "x"],
+        check=False,
+        env={**env, "HIGHSEAS_ENV": "prod"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # The setting by its variable and what it got; nothing about defaults derived from it.
+    assert done.returncode == 2, done.stderr
+    assert "HIGHSEAS_ENV: Input should be 'development' or 'production' (got 'prod')" in done.stderr
+    assert "log_format" not in done.stderr.lower()
 
 
 def test_worker_command_runs_until_sigterm(env: dict[str, str], db: object) -> None:

@@ -15,6 +15,7 @@ from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -69,9 +70,24 @@ class Encoding(StrEnum):
 def _settings() -> Settings:
     try:
         return get_settings()
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        typer.echo(f"highseas: invalid configuration: {exc}", err=True)
+    except ValidationError as exc:
+        typer.echo(f"highseas: invalid configuration: {_setting_errors(exc)}", err=True)
         raise typer.Exit(2) from exc
+
+
+def _setting_errors(exc: ValidationError) -> str:
+    """Each bad setting by its environment variable, with what was given."""
+    problems = []
+    for error in exc.errors():
+        # A default derived from a bad setting (log_format from env) is not a second problem.
+        if error["type"] == "default_factory_not_called":
+            continue
+        if not error["loc"]:  # a rule across settings: its message names them
+            problems.append(error["msg"])
+            continue
+        name = "HIGHSEAS_" + "_".join(str(part) for part in error["loc"]).upper()
+        problems.append(f"{name}: {error['msg']} (got {error['input']!r})")
+    return "; ".join(problems)
 
 
 def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
