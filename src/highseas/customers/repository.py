@@ -113,10 +113,13 @@ class _Binder:
         return self._last[1]
 
 
+# Built once, like the other statements of the accept path (agents/repository.py).
+_LAST_ID = select(func.coalesce(func.max(Customer.id), 0))
+
+
 async def last_id(session: AsyncSession) -> int:
     """The newest customer's id (ids only grow)."""
-    newest = await session.execute(select(func.coalesce(func.max(Customer.id), 0)))
-    return int(newest.scalar_one())
+    return int((await session.execute(_LAST_ID)).scalar_one())
 
 
 async def insert_values(session: AsyncSession, rows: Sequence[tuple[int, str, int]]) -> None:

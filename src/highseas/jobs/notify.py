@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 
 import psycopg
-from sqlalchemy import func, select
+from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,11 +34,15 @@ def supported(url: URL) -> bool:
     return url.get_backend_name() == "postgresql"
 
 
+# Built once: it runs with every job enqueued (agents/repository.py says why).
+_NOTIFY = select(func.pg_notify(CHANNEL, bindparam("queue", type_=String())))
+
+
 async def notify(session: AsyncSession, queue: str) -> None:
     """Tell listening workers, once this transaction commits, that ``queue`` has a job."""
     # PostgreSQL folds identical notifications of one transaction into one.
     if supported(session.get_bind().engine.url):
-        await session.execute(select(func.pg_notify(CHANNEL, queue)))
+        await session.execute(_NOTIFY, {"queue": queue})
 
 
 async def listen(url: URL, wake: Callable[[str], None]) -> None:
