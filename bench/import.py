@@ -781,7 +781,8 @@ async def diagnose(
         (task, user),
     )
     line("1 floor, reading customers instead of floor_pool", seconds)
-    out.append("      (SQLite reads them through the (user_id, phone) index: in phone order)")
+    if kind == "sqlite":
+        out.append("      (SQLite reads them through the (user_id, phone) index: in phone order)")
     await _execute(
         database,
         "DROP TABLE floor_numbers",
