@@ -25,8 +25,8 @@ BIGINT = BigInteger().with_variant(Integer, "sqlite")
 class Customer(BigIntPrimaryKey, Timestamps, Base):
     """A phone number in one user's pool (客户公海), with its derived carrier and region.
 
-    The integer ``id`` orders the pool by arrival: imports walk it in chunks and use it as the
-    snapshot bound. The API only sees ``public_id`` (time-ordered, so its index appends).
+    The integer ``id`` orders the pool by arrival: an import takes the newest as its snapshot
+    bound. The API only sees ``public_id`` (time-ordered, so its index appends).
     """
 
     __tablename__ = "customers"
