@@ -33,3 +33,15 @@ def test_component_filters_drive_from_the_values_index_on_sqlite() -> None:
 def test_a_deleted_component_matches_nobody() -> None:
     gone = ComponentCondition("gone", FilterOp.EQ, ("x",))
     assert _sql(PoolFilter(str(uuid.uuid4()), components=(gone,))).endswith("WHERE 0 = 1")
+
+
+def test_walking_the_pool_keeps_the_user_index_and_probes_the_values() -> None:
+    by_value = PoolFilter(
+        str(uuid.uuid4()), components=(ComponentCondition("c", FilterOp.EQ, ("x",)),)
+    )
+    query = select(Customer.id).where(condition(by_value, {"c": 1}, walk_pool=True))
+    sql = str(query.compile(dialect=sqlite.dialect()))
+    assert "+customers.user_id" not in sql and "customers.user_id =" in sql
+    assert "EXISTS (SELECT" in sql and "customer_values.customer_id = customers.id" in sql
+    # One seek per customer, not one per key of an `in`.
+    assert "+customer_values.value_key" in sql

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, select, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -144,8 +144,14 @@ def _next_prefix(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-def _value_condition(op: FilterOp, keys: tuple[str, ...]) -> ColumnElement[bool]:  # noqa: PLR0911
-    key = CustomerValue.value_key
+def _value_condition(  # noqa: PLR0911
+    op: FilterOp, keys: tuple[str, ...], *, seek: bool = True
+) -> ColumnElement[bool]:
+    # Probing one customer's values (``seek=False``), SQLite would otherwise turn an ``in``
+    # into one seek per key: the customer's few values are cheaper to read and test.
+    key: ColumnElement[Any] = (
+        CustomerValue.value_key.expression if seek else _not_indexed(CustomerValue.value_key)
+    )
     match op:
         case FilterOp.EQ:
             return key == keys[0]
@@ -166,7 +172,7 @@ def _value_condition(op: FilterOp, keys: tuple[str, ...]) -> ColumnElement[bool]
 
 
 def _component_condition(
-    condition: ComponentCondition, component_ids: Mapping[str, int]
+    condition: ComponentCondition, component_ids: Mapping[str, int], *, probe: bool
 ) -> ColumnElement[bool]:
     component_id = component_ids.get(condition.component_id)
     if component_id is None:
@@ -175,13 +181,15 @@ def _component_condition(
         return ~exists().where(
             CustomerValue.customer_id == Customer.id, CustomerValue.component_id == component_id
         )
-    # The values index drives: (component, key) → customer ids, then customers by primary key.
-    return Customer.id.in_(
-        select(CustomerValue.customer_id).where(
-            CustomerValue.component_id == component_id,
-            _value_condition(condition.op, condition.keys),
-        )
+    values = (
+        CustomerValue.component_id == component_id,
+        _value_condition(condition.op, condition.keys, seek=not probe),
     )
+    if probe:
+        # Each customer the query walks looks up its own values (by customer id).
+        return exists().where(CustomerValue.customer_id == Customer.id, *values)
+    # The values index drives: (component, key) → customer ids, then customers by primary key.
+    return Customer.id.in_(select(CustomerValue.customer_id).where(*values))
 
 
 # The most selective kinds first: the planner tends to drive from the first seekable term.
@@ -189,18 +197,53 @@ _SELECTIVITY = [FilterOp.EQ, FilterOp.IN, FilterOp.PREFIX, FilterOp.BETWEEN, Fil
 _SELECTIVITY += [FilterOp.LTE, FilterOp.CONTAINS, FilterOp.NOT_EMPTY, FilterOp.EMPTY]
 
 
-def condition(pool_filter: PoolFilter, component_ids: Mapping[str, int]) -> ColumnElement[bool]:
-    """All given filters, AND-ed; ``component_ids`` maps public component ids that still exist
-    to their row ids. A component value seeks when it can; else the (user_id, phone) index
-    walks the pool, also within an import chunk's phone range."""
-    components = sorted(pool_filter.components, key=lambda c: _SELECTIVITY.index(c.op))
-    values_drive = pool_filter.phones is None and any(
-        c.op is not FilterOp.EMPTY and c.component_id in component_ids for c in components
+def _by_selectivity(pool_filter: PoolFilter) -> list[ComponentCondition]:
+    return sorted(pool_filter.components, key=lambda c: _SELECTIVITY.index(c.op))
+
+
+def _drives(pool_filter: PoolFilter, component_ids: Mapping[str, int]) -> ComponentCondition | None:
+    """The component condition a query seeks by, unless a phone seeks or none can."""
+    if pool_filter.phones is not None:
+        return None
+    return next(
+        (
+            c
+            for c in _by_selectivity(pool_filter)
+            if c.op is not FilterOp.EMPTY and c.component_id in component_ids
+        ),
+        None,
     )
+
+
+def driving_values(pool_filter: PoolFilter, component_ids: Mapping[str, int]) -> Select[Any] | None:
+    """How many values the condition that would drive the query matches (an upper bound of
+    its customers), or None when the pool is walked anyway."""
+    driver = _drives(pool_filter, component_ids)
+    if driver is None:
+        return None
+    return (
+        select(func.count())
+        .select_from(CustomerValue)
+        .where(
+            CustomerValue.component_id == component_ids[driver.component_id],
+            _value_condition(driver.op, driver.keys),
+        )
+    )
+
+
+def condition(
+    pool_filter: PoolFilter, component_ids: Mapping[str, int], *, walk_pool: bool = False
+) -> ColumnElement[bool]:
+    """All given filters, AND-ed; ``component_ids`` maps public component ids that still exist
+    to their row ids. A component value seeks when it can; else, or with ``walk_pool`` (a
+    filter matching much of the pool, read in phone order by an import), the user's
+    (user_id, phone) index walks the pool and each customer's values are probed."""
+    components = _by_selectivity(pool_filter)
+    values_drive = not walk_pool and _drives(pool_filter, component_ids) is not None
     keep_user_index = pool_filter.phones is not None or not values_drive
     user_column = Customer.user_id if keep_user_index else _not_indexed(Customer.user_id)
     parts: list[ColumnElement[bool]] = [user_column == uuid.UUID(pool_filter.user_id)]
-    parts += [_component_condition(c, component_ids) for c in components]
+    parts += [_component_condition(c, component_ids, probe=walk_pool) for c in components]
     if pool_filter.phones is not None:
         parts.append(Customer.phone.in_(pool_filter.phones))
     if pool_filter.created_from is not None:

@@ -122,6 +122,12 @@ async def last_id(session: AsyncSession) -> int:
     return int((await session.execute(_LAST_ID)).scalar_one())
 
 
+async def count_of_user(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """The size of a user's pool."""
+    query = select(func.count()).select_from(Customer).where(Customer.user_id == user_id)
+    return int((await session.execute(query)).scalar_one())
+
+
 async def insert_values(session: AsyncSession, rows: Sequence[tuple[int, str, int]]) -> None:
     """(component_id, value_key, customer_id) rows of new customers."""
     if not rows:

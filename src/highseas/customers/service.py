@@ -149,14 +149,27 @@ async def resolve_filter(
     )
 
 
-async def pool_condition(session: AsyncSession, pool_filter: PoolFilter) -> ColumnElement[bool]:
-    """The SQL condition of a filter, with components resolved as they are now."""
+async def pool_condition(
+    session: AsyncSession, pool_filter: PoolFilter, *, chunk_rows: int | None = None
+) -> ColumnElement[bool]:
+    """The SQL condition of a filter, with components resolved as they are now.
+
+    ``chunk_rows``: for an import, which reads the matches in phone order that many at a
+    time. A chunk that seeks the component values sorts all the remaining matches by phone,
+    so a filter matching much of the pool walks the pool (in phone order) instead."""
+    user_id = uuid.UUID(pool_filter.user_id)
     wanted = [uuid.UUID(c.component_id) for c in pool_filter.components]
-    found = await components_repository.by_public_ids(
-        session, uuid.UUID(pool_filter.user_id), wanted
-    )
+    found = await components_repository.by_public_ids(session, user_id, wanted)
     component_ids = {str(c.public_id): c.id for c in found}
-    return filters.condition(pool_filter, component_ids)
+    counting = filters.driving_values(pool_filter, component_ids)
+    walk_pool = False
+    if chunk_rows is not None and counting is not None:
+        matches = int((await session.execute(counting)).scalar_one())
+        pool = await repository.count_of_user(session, user_id)
+        # Seeking reads every remaining match once per chunk: about matches² / (2 · rows)
+        # rows in all. Walking reads the pool once.
+        walk_pool = matches * matches > 2 * chunk_rows * pool
+    return filters.condition(pool_filter, component_ids, walk_pool=walk_pool)
 
 
 # --- reading and deleting ------------------------------------------------------------------

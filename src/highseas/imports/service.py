@@ -124,7 +124,7 @@ async def run_import(
     if batch is None or batch.task_id is None:
         return
     pool_filter = PoolFilter.from_json(batch.request["filter"])
-    condition = await customers.pool_condition(session, pool_filter)
+    condition = await customers.pool_condition(session, pool_filter, chunk_rows=chunk_rows)
     progress = dict(
         batch.progress or {"after_phone": "", "done": False, "matched": 0, "imported": 0}
     )
