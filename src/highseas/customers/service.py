@@ -165,10 +165,12 @@ async def pool_condition(
     walk_pool = False
     if chunk_rows is not None and counting is not None:
         matches = int((await session.execute(counting)).scalar_one())
-        pool = await repository.count_of_user(session, user_id)
         # Seeking reads every remaining match once per chunk: about matches² / (2 · rows)
-        # rows in all. Walking reads the pool once.
-        walk_pool = matches * matches > 2 * chunk_rows * pool
+        # rows in all. Walking reads the pool once. (A pool holds at least ``matches``, so up
+        # to two chunks of matches always seek, without counting the pool.)
+        if matches > 2 * chunk_rows:
+            pool = await repository.count_of_user(session, user_id)
+            walk_pool = matches * matches > 2 * chunk_rows * pool
     return filters.condition(pool_filter, component_ids, walk_pool=walk_pool)
 
 
