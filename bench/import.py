@@ -15,6 +15,8 @@ callback URL and tasks over HTTP, and then measures, on the database given:
     arriving at the receiver. This includes the worker's queue polls (0–0.5 s each for the
     import job and for the callback job, with the default ``HIGHSEAS_JOB_POLL_SECONDS``);
 (b) a 1% component filter (行业 = one of its 100 values): the same;
+(d) a component filter matching half the pool (行业 in 50 of its 100 values), which walks
+    the pool by phone and probes each customer's values (docs/adr/0008): the same;
 (c) the floor, in the same run on the same database and driver: one raw
     ``INSERT INTO floor_numbers (task_id, phone, customer_id) SELECT … FROM floor_pool
     ON CONFLICT DO NOTHING`` of the same N phones between two plain tables (floor_pool has
@@ -25,9 +27,10 @@ into other tasks with a one-phone filter, each once the previous one's callback 
 goal metric), and up to 20 more sent every 0.25 s while (a) runs (an import in progress).
 
 Prints the times, rows/s, the ratios (a)/floor (goal ≤ 1.5x on both databases), (b)/(a)
-(goal < 10% on PostgreSQL) and the accept p50/p95 (goal < 50 ms), where (a)'s time went on
-the server (accepted → import job done → first callback attempt → arrival) and the CPU
-seconds the serve process used. Every callback's counts are checked against the data.
+(goal < 10% on PostgreSQL), (d)/(a) (no goal) and the accept p50/p95 (goal < 50 ms), where
+(a)'s time went on the server (accepted → import job done → first callback attempt →
+arrival) and the CPU seconds the serve process used. Every callback's counts are checked
+against the data.
 
 ``--diagnose`` then takes (a) apart, in this process, each step timed alone with its commit
 into a fresh task or table: the floor reading ``customers`` instead of ``floor_pool`` (as the
@@ -91,6 +94,7 @@ BLOCKS = ["130", "133", "135", "138", "150", "153", "186", "189", "192"]
 HEADER = ["phone", "name", "行业", "年龄"]
 INDUSTRIES = 100  # 行业 values: one of them is 1% of the pool
 CHOSEN = "行业7"
+WIDE = [f"行业{i}" for i in range(INDUSTRIES // 2)]  # half the pool
 IDLE_ACCEPTS = 20
 BUSY_ACCEPTS = 20
 BUSY_EVERY = 0.25  # seconds between accepts sent while (a) runs
@@ -107,10 +111,11 @@ def phone_of(i: int) -> str:
     return f"{BLOCKS[i % len(BLOCKS)]}{(i * 7_919_113 + 12_345) % 100_000_000:08d}"
 
 
-def write_csv(paths: list[Path], rows: int, seed: int = 1) -> int:
-    """The pool, split into len(paths) files of consecutive rows; how many have 行业 CHOSEN."""
+def write_csv(paths: list[Path], rows: int, seed: int = 1) -> tuple[int, int]:
+    """The pool, split into len(paths) files of consecutive rows; how many have 行业 CHOSEN,
+    and how many one of WIDE."""
     rng = random.Random(seed)
-    chosen = 0
+    chosen = wide = 0
     bounds = [rows * k // len(paths) for k in range(len(paths) + 1)]
     for path, start, end in zip(paths, bounds, bounds[1:], strict=False):
         with path.open("w", newline="", encoding="utf-8") as handle:
@@ -119,8 +124,9 @@ def write_csv(paths: list[Path], rows: int, seed: int = 1) -> int:
             for i in range(start, end):
                 industry = f"行业{rng.randrange(INDUSTRIES)}"
                 chosen += industry == CHOSEN
+                wide += industry in WIDE
                 writer.writerow([phone_of(i), f"客户{i}", industry, rng.randrange(18, 80)])
-    return chosen
+    return chosen, wide
 
 
 # --- the callback receiver -------------------------------------------------------------------
@@ -296,6 +302,7 @@ class Result:
     load_seconds: float
     whole: Timed
     filtered: Timed
+    wide: Timed
     floor_seconds: float
     idle_accepts_ms: list[float]
     busy_accepts_ms: list[float]
@@ -322,15 +329,16 @@ class Bench:
     industry_id: str = ""
     tasks: list[str] = field(default_factory=list)
     chosen: int = 0
+    wide: int = 0
     load_seconds: float = 0.0
     # SQLite: a connection opened before the pool was loaded, as the serve process's are.
     early: sqlite3.Connection | None = None
 
     def task(self, name: str) -> str | list[str]:
-        """whole, filtered, diagnose (3), idle (IDLE_ACCEPTS), busy (BUSY_ACCEPTS)."""
-        layout = {"whole": (0, 1), "filtered": (1, 2), "diagnose": (2, 5)}
-        layout["idle"] = (5, 5 + IDLE_ACCEPTS)
-        layout["busy"] = (5 + IDLE_ACCEPTS, 5 + IDLE_ACCEPTS + BUSY_ACCEPTS)
+        """whole, filtered, wide, diagnose (3), idle (IDLE_ACCEPTS), busy (BUSY_ACCEPTS)."""
+        layout = {"whole": (0, 1), "filtered": (1, 2), "wide": (2, 3), "diagnose": (3, 6)}
+        layout["idle"] = (6, 6 + IDLE_ACCEPTS)
+        layout["busy"] = (6 + IDLE_ACCEPTS, 6 + IDLE_ACCEPTS + BUSY_ACCEPTS)
         first, end = layout[name]
         return self.tasks[first] if end == first + 1 else self.tasks[first:end]
 
@@ -392,7 +400,7 @@ async def prepare(bench: Bench, workdir: Path, env: dict[str, str]) -> None:
     await api.call("PUT", "/callback/api_customer_to_task", {"url": bench.receiver.url})
     bench.tasks = [
         (await api.call("POST", f"{base}/task", {"name": f"bench {i}"}))["id"]
-        for i in range(5 + IDLE_ACCEPTS + BUSY_ACCEPTS)
+        for i in range(6 + IDLE_ACCEPTS + BUSY_ACCEPTS)
     ]
     if bench.kind == "sqlite":
         path = make_url(bench.settings.database_url).database
@@ -400,7 +408,7 @@ async def prepare(bench: Bench, workdir: Path, env: dict[str, str]) -> None:
         bench.early.execute("SELECT count(*) FROM customers").fetchall()
     parts = 1 if bench.kind == "sqlite" else max(1, bench.args.load_processes)
     paths = [workdir / f"pool-{k}.csv" for k in range(parts)]
-    bench.chosen = write_csv(paths, bench.args.rows)
+    bench.chosen, bench.wide = write_csv(paths, bench.args.rows)
     started = time.perf_counter()
     created = await load_pool(bench.database, bench.kind, bench.user_id, paths, env)
     bench.load_seconds = time.perf_counter() - started
@@ -443,7 +451,12 @@ async def measure(bench: Bench) -> Result:
     # (b) a 1% component filter.
     body = {"components": [{"id": bench.industry_id, "value": CHOSEN}]}
     filtered = await request_to_callback(bench, "filtered", body, bench.chosen)
-    for timed in (whole, filtered):
+    await asyncio.sleep(1.0)
+
+    # (d) a component filter matching half the pool.
+    body = {"components": [{"id": bench.industry_id, "value": WIDE}]}
+    wide = await request_to_callback(bench, "wide", body, bench.wide)
+    for timed in (whole, filtered, wide):
         timed.stages = await stages(bench.database, timed.unique_id)
     worker_id = await worker_of(bench.database, whole.unique_id)
     await asyncio.sleep(1.0)
@@ -458,6 +471,7 @@ async def measure(bench: Bench) -> Result:
         load_seconds=bench.load_seconds,
         whole=whole,
         filtered=filtered,
+        wide=wide,
         floor_seconds=floor_seconds,
         idle_accepts_ms=idle_ms,
         busy_accepts_ms=busy_ms,
@@ -1007,6 +1021,7 @@ def report(r: Result) -> None:
     for label, timed in (
         ("(a) whole pool", r.whole),
         (f"(b) 1% filter ({share:.2f}%)", r.filtered),
+        (f"(d) 50% filter ({r.wide.counts['matched'] / rows * 100:.1f}%)", r.wide),
     ):
         matched = timed.counts["matched"]
         speed = f"{rows / timed.seconds:>9,.0f} pool rows/s"
@@ -1022,6 +1037,8 @@ def report(r: Result) -> None:
     )
     ratio = r.whole.seconds / r.floor_seconds
     print(f"  ratio (a) / floor        {ratio:8.2f}x   goal ≤ 1.5x: {verdict(ratio <= 1.5)}")
+    wide = r.wide.seconds / r.whole.seconds
+    print(f"  ratio (d) / (a)          {wide:8.2f}x   (a component filter walking the pool)")
     part = r.filtered.seconds / r.whole.seconds * 100
     if r.database == "postgresql":
         print(f"  ratio (b) / (a)          {part:8.1f}%   goal < 10%: {verdict(part < 10)}")
