@@ -307,6 +307,51 @@ async def test_concurrent_batches_into_one_task_never_add_a_number_twice(
     assert sum(duplicates) == len(overlap)
 
 
+# 1b. A filter matching much of the pool, and one matching little
+
+
+async def test_a_wide_component_filter_walks_the_pool_and_a_narrow_one_seeks(
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    receiver: Receiver,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Chunks of 100: half the pool (1,000 matches) would re-seek its values in each of ten
+    chunks, so the import walks the pool by phone and probes each customer's values; a 1%
+    filter seeks. Both import exactly what their filter selects."""
+    rows = pool_rows(2000)
+    scenario = await make_scenario(client, db, receiver, tmp_path, rows)
+    age = scenario.components["年龄"]
+    narrow = {"components": [{"id": age, "value": 7}]}
+    walked: list[bool] = []
+    real_condition = filters.condition
+
+    def spy(*args: Any, walk_pool: bool = False) -> Any:
+        walked.append(walk_pool)
+        return real_condition(*args, walk_pool=walk_pool)
+
+    monkeypatch.setattr(filters, "condition", spy)
+    wide_id = await accept(client, scenario, age_filter(scenario))
+    small_chunks = settings.model_copy(update={"import_chunk_rows": 100})
+    await run_jobs(db, small_chunks)
+    narrow_id = await accept(client, scenario, narrow)
+    await run_jobs(db, small_chunks)
+    await run_jobs(db, settings, Queue.CALLBACKS)
+    assert walked[-2:] == [True, False]
+
+    results = {c["unique_id"]: c["data"] for c in callbacks_of(receiver)}
+    expected = {
+        wide_id: by_age(rows),
+        narrow_id: [row["phone"] for row in rows if row["年龄"] == 7],
+    }
+    for unique_id, phones in expected.items():
+        data = results[unique_id]
+        assert (data["matched"], data["imported"]) == (len(phones), len(phones))
+        assert await download(client, data["url"]) == sorted(phones)
+
+
 # 2. A worker killed with SIGKILL in the middle of an import
 
 
@@ -488,48 +533,6 @@ async def test_an_import_survives_sigkill_of_its_worker(
 
 
 # 3. An import that fails for good
-
-
-async def test_a_wide_component_filter_walks_the_pool_and_a_narrow_one_seeks(
-    client: httpx.AsyncClient,
-    db: Database,
-    settings: Settings,
-    receiver: Receiver,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Chunks of 100: half the pool (1,000 matches) would re-seek its values in each of ten
-    chunks, so the import walks the pool by phone and probes each customer's values; a 1%
-    filter seeks. Both import exactly what their filter selects."""
-    rows = pool_rows(2000)
-    scenario = await make_scenario(client, db, receiver, tmp_path, rows)
-    age = scenario.components["年龄"]
-    narrow = {"components": [{"id": age, "value": 7}]}
-    walked: list[bool] = []
-    real_condition = filters.condition
-
-    def spy(*args: Any, walk_pool: bool = False) -> Any:
-        walked.append(walk_pool)
-        return real_condition(*args, walk_pool=walk_pool)
-
-    monkeypatch.setattr(filters, "condition", spy)
-    wide_id = await accept(client, scenario, age_filter(scenario))
-    small_chunks = settings.model_copy(update={"import_chunk_rows": 100})
-    await run_jobs(db, small_chunks)
-    narrow_id = await accept(client, scenario, narrow)
-    await run_jobs(db, small_chunks)
-    await run_jobs(db, settings, Queue.CALLBACKS)
-    assert walked[-2:] == [True, False]
-
-    results = {c["unique_id"]: c["data"] for c in callbacks_of(receiver)}
-    expected = {
-        wide_id: by_age(rows),
-        narrow_id: [row["phone"] for row in rows if row["年龄"] == 7],
-    }
-    for unique_id, phones in expected.items():
-        data = results[unique_id]
-        assert (data["matched"], data["imported"]) == (len(phones), len(phones))
-        assert await download(client, data["url"]) == sorted(phones)
 
 
 async def test_an_import_that_fails_for_good_says_so(
