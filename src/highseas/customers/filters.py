@@ -236,12 +236,11 @@ def condition(
 ) -> ColumnElement[bool]:
     """All given filters, AND-ed; ``component_ids`` maps public component ids that still exist
     to their row ids. A component value seeks when it can; else, or with ``walk_pool`` (a
-    filter matching much of the pool, read in phone order by an import), the user's
-    (user_id, phone) index walks the pool and each customer's values are probed."""
+    filter matching much of the pool, read in phone order by an import), the user's rows are
+    walked by an index and each customer's values are probed."""
     components = _by_selectivity(pool_filter)
     values_drive = not walk_pool and _drives(pool_filter, component_ids) is not None
-    keep_user_index = pool_filter.phones is not None or not values_drive
-    user_column = Customer.user_id if keep_user_index else _not_indexed(Customer.user_id)
+    user_column = _not_indexed(Customer.user_id) if values_drive else Customer.user_id
     parts: list[ColumnElement[bool]] = [user_column == uuid.UUID(pool_filter.user_id)]
     parts += [_component_condition(c, component_ids, probe=walk_pool) for c in components]
     if pool_filter.phones is not None:
