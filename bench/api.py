@@ -563,27 +563,29 @@ def print_round(number: int, r: Round) -> None:
     print(f"  round {number}")
     for name, load in r.closed.items():
         lat = load.latencies_ms
-        errors = f"; {load.errors} errors, first: {load.first_error}" if load.errors else ""
         print(
             f"    closed  {LABELS[name]:<30} {load.rate:7,.0f} req/s  "
             f"p50 {percentile(lat, 50):6.1f}  p99 {percentile(lat, 99):6.1f} ms  "
-            f"{cpu_text(load.cpu)}{errors}"
+            f"{cpu_text(load.cpu)}{errors_text(load)}"
         )
         if name == "accept":
             print(f"            {worker_text(load)}")
     for name, load in r.open.items():
         lat = load.latencies_ms
-        errors = f"; {load.errors} errors, first: {load.first_error}" if load.errors else ""
         print(
             f"    open {load.target_rate:5.0f}/s {LABELS[name]:<24} {len(lat):5}/{load.sent} "
             f"answered  p50 {percentile(lat, 50):6.1f}  p95 {percentile(lat, 95):6.1f}  "
             f"p99 {percentile(lat, 99):6.1f}  max {max(lat, default=0):7.1f} ms  "
             f"{'kept up' if kept_up(load) else 'FELL BEHIND'} ({load.connections} connections, "
             f"send lag p99 {percentile(load.send_lag_ms, 99):.1f} ms)  {cpu_text(load.cpu)}"
-            f"{errors}"
+            f"{errors_text(load)}"
         )
         if name.startswith("accept"):
             print(f"            {worker_text(load)}")
+
+
+def errors_text(load: Load) -> str:
+    return f"; {load.errors} errors, first: {load.first_error}" if load.errors else ""
 
 
 def worker_text(load: Load) -> str:

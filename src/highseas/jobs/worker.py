@@ -64,7 +64,7 @@ class Worker:
             raise ValueError("lease and poll must be positive and the grace not negative")
         self.database = database
         self.registry = registry
-        self.queues = [Queue(q) for q in (queues if queues is not None else list(Queue))]
+        self.queues = polled_queues(queues)
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
@@ -381,6 +381,11 @@ def _being_cancelled() -> bool:
     return task is not None and task.cancelling() > 0
 
 
+def polled_queues(queues: Sequence[str] | None) -> list[Queue]:
+    """The queues a worker polls: those named, or all."""
+    return [Queue(q) for q in (queues if queues is not None else list(Queue))]
+
+
 def pool_size(concurrency: int, queues: int) -> int:
     """PostgreSQL connections a worker process keeps: one per job it may run at once
     (``concurrency`` per queue) and one per claim loop; heartbeats use the pool's overflow."""
@@ -395,7 +400,7 @@ async def run_worker_process(
     queues: Sequence[str] | None,
 ) -> None:
     """The ``highseas worker`` process: runs until SIGTERM or SIGINT, then drains and exits."""
-    polled = len(queues) if queues is not None else len(Queue)
+    polled = len(polled_queues(queues))
     database = Database(settings.database_url, pool_size=pool_size(concurrency, polled))
     worker = Worker.from_settings(
         database, settings, registry=registry, queues=queues, concurrency=concurrency
