@@ -28,7 +28,7 @@ def stderr(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], str]]:
     """What the process writes to stderr; the root logger is put back afterwards."""
     root = logging.getLogger()
     handlers = root.handlers[:]
-    quieted = [logging.getLogger(name) for name in ("", "aiosqlite", "httpx")]
+    quieted = [logging.getLogger(name) for name in ("", "httpx")]
     levels = [logger.level for logger in quieted]
     try:
         yield lambda: capsys.readouterr().err

@@ -1,16 +1,17 @@
 """Engine and session scope. The request or the job owns the transaction; services never commit.
 
-``sqlite:///…`` and ``postgresql://…`` URLs from the settings are mapped to their async drivers
-(aiosqlite, psycopg 3). On SQLite every transaction starts with ``BEGIN IMMEDIATE``: SQLite has
-one writer at a time, and taking the write lock up front turns a read-then-write race between
-processes into a wait (``busy_timeout``) instead of a ``database is locked`` failure mid-way.
+``sqlite:///…`` and ``postgresql://…`` URLs from the settings are mapped to their async drivers:
+SQLAlchemy's aiosqlite dialect over ``highseas.sqlite_driver``'s connection (statements run on
+the event loop, ADR 0009), and psycopg 3. On SQLite every transaction starts with
+``BEGIN IMMEDIATE``: SQLite has one writer at a time, and taking the write lock up front turns a
+read-then-write race between processes into a wait for the lock instead of a
+``database is locked`` failure mid-way.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+from highseas import sqlite_driver
 
 
 def to_async_url(url: str) -> URL:
@@ -46,34 +47,28 @@ def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
         # One connection per process: every transaction takes the write lock at BEGIN anyway,
         # and a second connection in the same process waiting for it would poll in SQLite's
         # busy handler (sleeps of up to 100 ms) instead of queueing for the pool in order.
+        path = async_url.database or ":memory:"
+
+        async def connect() -> sqlite_driver.Connection:
+            return await sqlite_driver.connect(path)
+
         engine = create_async_engine(
             async_url,
+            async_creator=connect,
             hide_parameters=True,
             pool_size=1,
             max_overflow=0,
-            pool_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+            pool_timeout=sqlite_driver.BUSY_TIMEOUT_MS / 1000,
         )
-        _configure_sqlite(engine)
+        _begin_immediately(engine)
         return engine
     return create_async_engine(
         async_url, pool_pre_ping=True, hide_parameters=True, pool_size=pool_size
     )
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let us emit BEGIN ourselves (see the module docstring).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        # 64 MiB of page cache (allocated as used): a large pool's index pages stay in memory
-        # instead of being re-read on every random insert (the default is 2 MiB).
-        cursor.execute("PRAGMA cache_size=-65536")
-        cursor.close()
+def _begin_immediately(engine: AsyncEngine) -> None:
+    """The driver's connection is in autocommit mode: the BEGIN is ours (module docstring)."""
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:

@@ -81,9 +81,6 @@ def configure_logging(level: str, log_format: LogFormat = LogFormat.TEXT) -> Non
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     # Request lines come from highseas.request (with the request id); uvicorn's would repeat them.
     logging.getLogger("uvicorn.access").disabled = True
-    # aiosqlite's DEBUG lines carry every statement's parameters: phone numbers, decrypted
-    # ones included (interface encryption, docs/encryption.md). Nothing decrypted is logged.
-    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger().level))
     # httpx logs each callback's full URL at INFO, and receivers put tokens in query strings;
     # the attempt is logged by highseas.callbacks.service without the URL.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))

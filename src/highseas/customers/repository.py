@@ -11,6 +11,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas.models import Customer, CustomerValue, SubUser
+from highseas.sqlite_driver import offloaded
 
 _CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
 _VALUES: Table = CustomerValue.__table__  # type: ignore[assignment]
@@ -22,12 +23,13 @@ async def insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> d
     cannot both add a phone."""
     if not rows:
         return {}
-    if session.get_bind().dialect.name == "sqlite":
-        statement = sqlite.insert(_CUSTOMERS).on_conflict_do_nothing(
-            index_elements=["user_id", "phone"]
-        )
-        return await _insert_new_sqlite(session, statement, rows)
-    return await _insert_new_postgresql(session, rows)
+    with offloaded():
+        if session.get_bind().dialect.name == "sqlite":
+            statement = sqlite.insert(_CUSTOMERS).on_conflict_do_nothing(
+                index_elements=["user_id", "phone"]
+            )
+            return await _insert_new_sqlite(session, statement, rows)
+        return await _insert_new_postgresql(session, rows)
 
 
 # PostgreSQL types of the customer columns, for one INSERT … SELECT FROM json_to_recordset(…)
@@ -143,7 +145,8 @@ async def insert_values(session: AsyncSession, rows: Sequence[tuple[int, str, in
     connection = await session.connection()
     names = ["component_id", "value_key", "customer_id"]
     compiled = _VALUES.insert().compile(dialect=connection.dialect, column_keys=names)
-    await connection.exec_driver_sql(str(compiled), list(rows))
+    with offloaded():
+        await connection.exec_driver_sql(str(compiled), list(rows))
 
 
 async def sub_user_ids(session: AsyncSession, user_id: uuid.UUID) -> list[str]:
@@ -154,12 +157,13 @@ async def sub_user_ids(session: AsyncSession, user_id: uuid.UUID) -> list[str]:
 async def page(
     session: AsyncSession, condition: ColumnElement[bool], *, offset: int, limit: int
 ) -> tuple[list[Customer], int]:
-    total = (
-        await session.execute(select(func.count()).select_from(Customer).where(condition))
-    ).scalar_one()
     query = select(Customer).where(condition)
     query = query.order_by(Customer.created_at.desc(), Customer.id.desc())
-    rows = (await session.execute(query.offset(offset).limit(limit))).scalars().all()
+    with offloaded():  # the exact count reads every match
+        total = (
+            await session.execute(select(func.count()).select_from(Customer).where(condition))
+        ).scalar_one()
+        rows = (await session.execute(query.offset(offset).limit(limit))).scalars().all()
     return list(rows), total
 
 
@@ -172,16 +176,18 @@ async def by_public_id(
 
 async def delete_where(session: AsyncSession, condition: ColumnElement[bool]) -> int:
     # Values go by ON DELETE CASCADE (indexed by customer_id).
-    deleted = await session.execute(delete(Customer).where(condition).returning(Customer.id))
+    with offloaded():
+        deleted = await session.execute(delete(Customer).where(condition).returning(Customer.id))
     return len(deleted.all())
 
 
 async def refresh_statistics(session: AsyncSession) -> None:
     """Planner statistics after a bulk load (autovacuum would only get to it later)."""
-    if session.get_bind().dialect.name == "sqlite":
-        # A full analysis: a sampled one (analysis_limit) misjudged a single user's share of
-        # the pool by a factor of 100.
-        await session.execute(text("ANALYZE customers"))
-        await session.execute(text("ANALYZE customer_values"))
-    else:
-        await session.execute(text("ANALYZE customers, customer_values"))
+    with offloaded():
+        if session.get_bind().dialect.name == "sqlite":
+            # A full analysis: a sampled one (analysis_limit) misjudged a single user's share
+            # of the pool by a factor of 100.
+            await session.execute(text("ANALYZE customers"))
+            await session.execute(text("ANALYZE customer_values"))
+        else:
+            await session.execute(text("ANALYZE customers, customer_values"))

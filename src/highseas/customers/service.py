@@ -39,6 +39,7 @@ from highseas.metrics import POOL_ROWS
 from highseas.models import Batch, BatchType, Component, Customer, User
 from highseas.models.base import new_public_id
 from highseas.phones import OPERATOR_NAMES, Operator
+from highseas.sqlite_driver import offloaded
 from highseas.users.service import owned_sub_user
 
 MAX_LISTED_ERRORS = 1000
@@ -164,13 +165,14 @@ async def pool_condition(
     counting = filters.driving_values(pool_filter, component_ids)
     walk_pool = False
     if chunk_rows is not None and counting is not None:
-        matches = int((await session.execute(counting)).scalar_one())
-        # Seeking reads every remaining match once per chunk: about matches² / (2 · rows)
-        # rows in all. Walking reads the pool once. (A pool holds at least ``matches``, so up
-        # to two chunks of matches always seek, without counting the pool.)
-        if matches > 2 * chunk_rows:
-            pool = await repository.count_of_user(session, user_id)
-            walk_pool = matches * matches > 2 * chunk_rows * pool
+        with offloaded():  # counts of up to the whole pool
+            matches = int((await session.execute(counting)).scalar_one())
+            # Seeking reads every remaining match once per chunk: about matches² / (2 · rows)
+            # rows in all. Walking reads the pool once. (A pool holds at least ``matches``, so
+            # up to two chunks of matches always seek, without counting the pool.)
+            if matches > 2 * chunk_rows:
+                pool = await repository.count_of_user(session, user_id)
+                walk_pool = matches * matches > 2 * chunk_rows * pool
     return filters.condition(pool_filter, component_ids, walk_pool=walk_pool)
 
 
