@@ -311,10 +311,19 @@ async def open_loop(port: int, requests: Sequence[bytes], rate: float, seconds: 
         nonlocal last_answer
         if idle:
             connection = idle.pop()
+            try:
+                status, body = await connection.send(request)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                # Closed by the server while idle (uvicorn's 5-s keep-alive timeout): as
+                # any HTTP client does, send again on a new connection.
+                connection.close()
+                connection = await Connection.open(port)
+                every.append(connection)
+                status, body = await connection.send(request)
         else:
             connection = await Connection.open(port)
             every.append(connection)
-        status, body = await connection.send(request)
+            status, body = await connection.send(request)
         done = time.perf_counter()
         idle.append(connection)
         load.note(status, body)

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     ColumnElement,
     and_,
+    bindparam,
     case,
     delete,
     func,
     literal,
     null,
-    or_,
     select,
     true,
     update,
@@ -74,6 +74,52 @@ async def insert_job(
     return job
 
 
+_candidate = aliased(Job, name="candidate")
+
+
+def _oldest(*conditions: ColumnElement[bool]) -> Any:
+    return (
+        select(_candidate.id)
+        .where(
+            _candidate.queue == bindparam("of_queue"),
+            _candidate.kind.in_(bindparam("of_kinds", expanding=True)),
+            *conditions,
+        )
+        .order_by(_candidate.run_at, _candidate.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+
+
+# Built once (a claim runs for every job). One OR of both states made SQLite read every job
+# of the queue, finished ones included, and sort them, at each claim (bench/README.md).
+_CLAIM = (
+    update(Job)
+    .where(
+        Job.id
+        == func.coalesce(
+            _oldest(
+                _candidate.state == JobState.RUNNING,
+                _candidate.locked_until < bindparam("now", type_=UTCDateTime()),
+            ),
+            _oldest(
+                _candidate.state == JobState.QUEUED,
+                _candidate.run_at <= bindparam("now", type_=UTCDateTime()),
+            ),
+        )
+    )
+    .values(
+        state=JobState.RUNNING,
+        attempts=Job.attempts + 1,
+        locked_by=bindparam("claimer"),
+        locked_until=bindparam("until", type_=UTCDateTime()),
+    )
+    .returning(Job)
+    .execution_options(synchronize_session=False, populate_existing=True)
+)
+
+
 async def claim(
     session: AsyncSession,
     *,
@@ -85,10 +131,12 @@ async def claim(
 ) -> Job | None:
     """Take the next ready job of ``queue`` among ``kinds`` (oldest ``run_at`` first), or None.
 
-    Ready means queued and due, or running with an expired lease (its worker died). Only the
-    caller's kinds are taken, so during a rolling deploy an older worker leaves new kinds to
-    newer workers. On PostgreSQL, SKIP LOCKED lets claimers pass each other; SQLite compiles
-    the lock away and its BEGIN IMMEDIATE serialises them instead.
+    Ready means running with an expired lease (its worker died), taken first, or queued and
+    due. Each of the two is a range of the ``(queue, state, run_at)`` index, so finished jobs,
+    however many the table keeps, are never read. Only the caller's kinds are taken, so
+    during a rolling deploy an older worker leaves new kinds to newer workers. On PostgreSQL,
+    SKIP LOCKED lets claimers pass each other; SQLite compiles the lock away and its
+    BEGIN IMMEDIATE serialises them instead.
 
     A job whose holders kept dying until its attempts ran out is failed here, not run again;
     ``on_abandoned`` is told in the same transaction (its kind's failure hook).
@@ -97,35 +145,14 @@ async def claim(
         return None
     while True:
         now = utcnow()
-        candidate = aliased(Job, name="candidate")
-        next_id = (
-            select(candidate.id)
-            .where(
-                candidate.queue == queue,
-                candidate.kind.in_(kinds),
-                or_(
-                    and_(candidate.state == JobState.QUEUED, candidate.run_at <= now),
-                    and_(candidate.state == JobState.RUNNING, candidate.locked_until < now),
-                ),
-            )
-            .order_by(candidate.run_at, candidate.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        statement = (
-            update(Job)
-            .where(Job.id == next_id)
-            .values(
-                state=JobState.RUNNING,
-                attempts=Job.attempts + 1,
-                locked_by=worker_id,
-                locked_until=now + timedelta(seconds=lease_seconds),
-            )
-            .returning(Job)
-            .execution_options(synchronize_session=False, populate_existing=True)
-        )
-        job = (await session.scalars(statement)).one_or_none()
+        parameters = {
+            "of_queue": queue,
+            "of_kinds": list(kinds),
+            "now": now,
+            "claimer": worker_id,
+            "until": now + timedelta(seconds=lease_seconds),
+        }
+        job = (await session.scalars(_CLAIM, parameters)).one_or_none()
         if job is None or job.attempts <= job.max_attempts:
             return job
         error = await _fail_abandoned(session, job, now)
