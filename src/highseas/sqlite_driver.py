@@ -65,10 +65,10 @@ class Connection:
         self._connection: sqlite3.Connection | None = connection
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
-        if _offloaded.get():
-            return await asyncio.to_thread(self._waiting, function, *args)
         idle = not self._conn.in_transaction
         try:
+            if _offloaded.get():
+                return await asyncio.to_thread(function, *args)
             return function(*args)
         except sqlite3.OperationalError as error:
             if not (idle and _is_busy(error)):

@@ -12,9 +12,9 @@ from highseas.db import Database
 from highseas.models import Batch, DownloadKey, TaskNumber
 
 
-async def add(session: AsyncSession, batch: Batch) -> None:
+def add(session: AsyncSession, batch: Batch) -> None:
+    """Written by the session's next flush (accepting flushes it with its job: one flush)."""
     session.add(batch)
-    await session.flush()
 
 
 async def get(session: AsyncSession, batch_id: uuid.UUID) -> Batch | None:

@@ -52,7 +52,7 @@ async def accept(
         request=request,
         encryption=encryption,
     )
-    await repository.add(session, batch)
+    repository.add(session, batch)
     await enqueue(session, registry, job_kind, {"batch_id": str(batch.id)})
     return batch
 

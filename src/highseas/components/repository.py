@@ -18,6 +18,8 @@ async def of_user(session: AsyncSession, user_id: uuid.UUID) -> list[Component]:
 async def by_public_ids(
     session: AsyncSession, user_id: uuid.UUID, public_ids: Collection[uuid.UUID]
 ) -> list[Component]:
+    if not public_ids:
+        return []
     query = select(Component).where(
         Component.user_id == user_id, Component.public_id.in_(public_ids)
     )
