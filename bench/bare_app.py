@@ -11,8 +11,9 @@ shape as customer_to_task:
   envelope through the same response model (``Envelope[UniqueId]``, a fresh uuid4).
 - ``GET /bare-insert/user/{user_id}/customer_to_task/{task_id}`` (only with
   ``--database-url``): the same, plus one ``INSERT`` of one row and its commit through
-  ``highseas.db.Database`` (the product's engine settings: aiosqlite with ``BEGIN IMMEDIATE``,
-  or psycopg). A reference for what a single write transaction costs, not the goal's baseline.
+  ``highseas.db.Database`` (the product's engine settings: ``highseas.sqlite_driver`` with
+  ``BEGIN IMMEDIATE``, or psycopg). A reference for what a single write transaction costs,
+  not the goal's baseline.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import json
 import sys
 import uuid
@@ -109,6 +110,16 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable
         raise typer.Exit(1) from exc
 
 
+def _freeze_start_up() -> None:
+    """For a long-running process, once start-up is done: what it built (modules, settings,
+    the app with its routes and schemas: some 170,000 objects) lives as long as the process,
+    so it is moved out of the garbage collector's reach. A full collection then walks only
+    what requests and jobs left behind, instead of pausing the event loop for about 100 ms
+    each time (bench/README.md)."""
+    gc.collect()
+    gc.freeze()
+
+
 def _print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
 
@@ -141,6 +152,7 @@ def serve(
     from highseas.main import create_app  # noqa: PLC0415
 
     application = create_app(settings, run_worker=not no_worker)
+    _freeze_start_up()
     uvicorn.run(
         application, host=settings.host, port=settings.port, log_config=None, access_log=False
     )
@@ -182,6 +194,7 @@ def worker(
             )
             raise typer.Exit(2) from exc
     queues = [q.value for q in queue] if queue else None
+    _freeze_start_up()
     asyncio.run(
         run_worker_process(settings, job_registry(settings), concurrency=concurrency, queues=queues)
     )
