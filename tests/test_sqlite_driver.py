@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from highseas.db import Database
-from highseas.sqlite_driver import offloaded
+from highseas.sqlite_driver import BULK_ROWS, offloaded
 
 
 @pytest.fixture
@@ -44,6 +44,40 @@ async def test_a_statement_runs_on_the_event_loop_and_bulk_work_on_a_thread(
     with offloaded():
         assert await _thread_of_statement(database) != loop_thread
     assert await _thread_of_statement(database) == loop_thread
+
+
+class _RecordingCommits:
+    """The driver's sqlite3 connection, noting the thread each commit runs on."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+        self.commits: list[int] = []
+
+    def commit(self) -> None:
+        self.commits.append(threading.get_ident())
+        self.connection.commit()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.connection, name)
+
+
+async def test_a_transaction_that_changed_many_rows_commits_on_a_thread(
+    database: Database,
+) -> None:
+    loop_thread = threading.get_ident()
+    async with database.transaction() as session:
+        raw = await (await session.connection()).get_raw_connection()
+        driver = raw.driver_connection
+        recording = _RecordingCommits(driver._conn)
+        driver._conn = recording
+        many = [{"v": f"row {i}"} for i in range(BULK_ROWS + 1)]
+        await session.execute(text("INSERT INTO t (v) VALUES (:v)"), many)
+    async with database.transaction() as session:
+        await session.execute(text("INSERT INTO t (v) VALUES ('one more')"))
+    driver._conn = recording.connection
+    assert len(recording.commits) == 2
+    assert recording.commits[0] != loop_thread  # its pages (and a checkpoint) off the loop
+    assert recording.commits[1] == loop_thread
 
 
 async def test_waiting_for_another_process_lock_keeps_the_event_loop_free(

@@ -12,7 +12,8 @@ to a thread, so the event loop is never held for long:
   another process is retried on a thread, where SQLite's busy handler waits up to
   ``BUSY_TIMEOUT_MS``. A statement that failed that way did nothing, so the retry is exact.
 - **bulk work** (an import chunk, a batch of a pool import, a large delete): code that runs
-  such a statement wraps it in ``offloaded()``.
+  such a statement wraps it in ``offloaded()``; and the COMMIT (or ROLLBACK) of a
+  transaction that changed more than ``BULK_ROWS`` rows.
 
 Only one coroutine uses a connection at a time (SQLAlchemy's pool hands it out, and its
 adapter holds a lock per statement), so the thread and the event loop never use it at once.
@@ -28,6 +29,7 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 BUSY_TIMEOUT_MS = 30_000
+BULK_ROWS = 1_000  # a transaction that changed more rows commits on a thread
 # 64 MiB of page cache (allocated as used): a large pool's index pages stay in memory instead
 # of being re-read on every random insert (the default is 2 MiB).
 _SETUP = (
@@ -63,6 +65,7 @@ class Connection:
         self._conn = connection
         # The adapter reads it to tell an open connection from a closed one.
         self._connection: sqlite3.Connection | None = connection
+        self._changes = connection.total_changes  # rows changed until the last COMMIT
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         idle = not self._conn.in_transaction
@@ -87,10 +90,22 @@ class Connection:
         return Cursor(self, self._conn.cursor())
 
     async def commit(self) -> None:
-        await self.run(self._conn.commit)
+        await self._end(self._conn.commit)
 
     async def rollback(self) -> None:
-        await self.run(self._conn.rollback)
+        await self._end(self._conn.rollback)
+
+    async def _end(self, function: Callable[[], None]) -> None:
+        """A transaction that changed many rows ends on a thread: its commit writes out their
+        pages, and the WAL checkpoint that may follow copies them into the database."""
+        changed = self._conn.total_changes - self._changes
+        try:
+            if changed > BULK_ROWS:
+                await asyncio.to_thread(function)
+            else:
+                await self.run(function)
+        finally:
+            self._changes = self._conn.total_changes
 
     async def close(self) -> None:
         self.stop()
