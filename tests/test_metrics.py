@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
 from highseas.background import job_registry
+from highseas.batches import service as batches_service
 from highseas.clock import utcnow
 from highseas.config import Settings
 from highseas.db import Database
@@ -217,6 +218,42 @@ async def test_a_failing_job_is_counted_as_retried_then_failed(
     failed = await scrape(client)
     assert grown(retried, failed, runs, **IMPORT_JOB, outcome="failed") == 1
     assert value(failed, "highseas_jobs", queue="imports", state="failed") == 1
+
+
+async def test_rows_of_a_chunk_rolled_back_and_redone_count_once(
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    receiver: Receiver,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The one chunk of this import commits with the batch's result: when finishing fails,
+    the chunk rolls back with it, and the retry's rows are the ones counted."""
+    scenario = await make_scenario(client, db, receiver, tmp_path, ROWS)
+    await accept(client, scenario)
+    real_finish = batches_service.finish
+    failures = []
+
+    async def finish_failing_once(*args: Any, **kwargs: Any) -> None:
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("the database went away while finishing")
+        await real_finish(*args, **kwargs)
+
+    monkeypatch.setattr(batches_service, "finish", finish_failing_once)
+    worker = Worker.from_settings(db, settings, registry=job_registry(settings))
+    before = await scrape(client)
+    assert await worker.run_one(Queue.IMPORTS)
+    failed = await scrape(client)
+    assert grown(before, failed, "highseas_import_rows_total", result="imported") == 0
+
+    async with db.transaction() as session:
+        await session.execute(update(Job).values(run_at=utcnow()))  # skip the backoff
+    assert await worker.run_one(Queue.IMPORTS)
+    retried = await scrape(client)
+    assert grown(before, retried, "highseas_import_rows_total", result="imported") == len(ROWS)
+    assert grown(before, retried, "highseas_import_rows_total", result="duplicate") == 0
 
 
 def _queued(job: dict[str, str]) -> dict[str, Any]:

@@ -17,7 +17,9 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from highseas.batches import repository as batches_repository
 from highseas.batches import service as batches
@@ -33,6 +35,7 @@ from highseas.customers.filters import PoolFilter
 from highseas.customers.schemas import PoolFilterIn
 from highseas.errors import Conflict
 from highseas.imports import repository
+from highseas.imports.repository import Chunk
 from highseas.jobs import Registry
 from highseas.metrics import IMPORT_CHUNK_SECONDS, IMPORT_ROWS
 from highseas.models import BatchType, CallbackType, CallTask, User
@@ -149,10 +152,11 @@ async def run_import(
         }
         batch.progress = progress
         await session.flush()
-        await checkpoint()
-        # Counted once committed: a chunk rolled back and redone is counted once.
-        IMPORT_ROWS.labels("imported").inc(chunk.imported)
-        IMPORT_ROWS.labels("duplicate").inc(chunk.matched - chunk.imported)
+        _count_once_committed(session, chunk)
+        if not progress["done"]:
+            # The last chunk commits with the batch's result, when the job completes: one
+            # transaction fewer for an import of one chunk.
+            await checkpoint()
         IMPORT_CHUNK_SECONDS.observe(time.monotonic() - started)
     result = {
         "url": await batches.new_download_url(
@@ -161,6 +165,17 @@ async def run_import(
         **counts(progress),
     }
     await batches.finish(session, registry, batch, result)
+
+
+def _count_once_committed(session: AsyncSession, chunk: Chunk) -> None:
+    """The chunk's rows in the metrics when its transaction commits: a chunk rolled back
+    (a lost lease, a failure) and redone is counted once."""
+
+    def count(_: Session) -> None:
+        IMPORT_ROWS.labels("imported").inc(chunk.imported)
+        IMPORT_ROWS.labels("duplicate").inc(chunk.matched - chunk.imported)
+
+    event.listen(session.sync_session, "after_commit", count, once=True)
 
 
 def counts(progress: dict[str, Any] | None) -> dict[str, int]:
