@@ -238,8 +238,9 @@ async def emit(
         body=_encode(payload),
         state=DeliveryState.PENDING,
     )
-    await repository.add(session, message)
+    # The delivery job first, so the message is inserted with its job_id (no UPDATE after).
     await _schedule(session, registry, message, attempt=1, run_at=utcnow())
+    await repository.add(session, message)
     return message
 
 
