@@ -8,12 +8,15 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas.config import Settings
 from highseas.customers import service as customers
+from highseas.customers import snapshot_lock
 from highseas.customers.rows import RowInput
 from highseas.customers.schemas import PoolFilterIn
 from highseas.db import Database
@@ -25,6 +28,7 @@ from tests.imports.scenario import Scenario, finish, make_scenario
 
 IN_FLIGHT = ["13012120001", "13012120002"]
 EARLIER = ["13012120003"]
+LATER = ["13012120004"]
 
 
 async def _write_pool(db: Database, user_id: str, phones: list[str]) -> None:
@@ -43,16 +47,22 @@ async def _store(session: AsyncSession, user_id: str, phones: list[str]) -> None
 
 async def _accept(db: Database, app_registry: Registry, settings: Settings, s: Scenario) -> str:
     async with db.transaction() as session:
-        user = await session.get_one(User, uuid.UUID(s.user_id))
-        batch_id = await imports.accept(
-            session,
-            app_registry,
-            user=user,
-            task_id=s.task_id,
-            given=PoolFilterIn(),
-            idempotency_key=None,
-            settings=settings,
-        )
+        return await _accept_in(session, app_registry, settings, s)
+
+
+async def _accept_in(
+    session: AsyncSession, app_registry: Registry, settings: Settings, s: Scenario
+) -> str:
+    user = await session.get_one(User, uuid.UUID(s.user_id))
+    batch_id = await imports.accept(
+        session,
+        app_registry,
+        user=user,
+        task_id=s.task_id,
+        given=PoolFilterIn(),
+        idempotency_key=None,
+        settings=settings,
+    )
     return str(batch_id)
 
 
@@ -94,3 +104,65 @@ async def test_an_import_accepted_during_a_pool_write_waits_for_its_commit(
     await finish(db, settings)
     # The write committed before the acceptance completed: its customers are in.
     assert await _numbers(db, scenario.task_id) == sorted(EARLIER + IN_FLIGHT)
+
+
+async def test_a_pool_write_after_the_acceptance_neither_waits_for_its_commit_nor_joins(
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    receiver: Receiver,
+    tmp_path: Path,
+    app: FastAPI,
+) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite: one writer, the write waits for the acceptance's commit anyway")
+    registry: Registry = app.state.job_registry
+    scenario = await make_scenario(client, db, receiver, tmp_path, rows=[])
+    await _write_pool(db, scenario.user_id, EARLIER)
+    second = Database(settings.database_url)
+    try:
+        async with second.transaction() as accepting:
+            await _accept_in(accepting, registry, settings, scenario)
+            # The lock was held for the bound's statement only, not to this commit.
+            held = await accepting.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks"
+                    " WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+                )
+            )
+            assert held == 0
+            await asyncio.wait_for(_write_pool(db, scenario.user_id, LATER), 10)
+    finally:
+        await second.dispose()
+    await finish(db, settings)
+    # Its customers got ids above the bound: the import is the pool as accepted.
+    assert await _numbers(db, scenario.task_id) == EARLIER
+
+
+async def test_an_acceptance_that_times_out_waiting_leaves_no_lock_behind(
+    client: httpx.AsyncClient, db: Database, settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no per-user lock")
+    scenario = await make_scenario(client, db, receiver, tmp_path, rows=[])
+    user_id = uuid.UUID(scenario.user_id)
+    second = Database(settings.database_url)
+    try:
+        async with second.engine.connect() as connection:
+            async with db.transaction() as writing:
+                await _store(writing, scenario.user_id, IN_FLIGHT)
+                await connection.execute(text("SET statement_timeout = 200"))
+                with pytest.raises(DBAPIError, match="statement timeout"):
+                    await snapshot_lock.snapshot_bound(AsyncSession(connection), user_id)
+                await connection.rollback()
+            held = await connection.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()"
+                    " AND locktype = 'advisory'"
+                )
+            )
+            assert held == 0
+            # And the user's pool takes writes again (nothing waits on a leftover lock).
+            await asyncio.wait_for(_write_pool(db, scenario.user_id, LATER), 10)
+    finally:
+        await second.dispose()

@@ -8,10 +8,14 @@ was accepted (contract §2). The soak measured hundreds of them per minute under
 pool imports (soak/README.md).
 
 So a write to a user's pool holds that user's advisory lock, shared, from before its insert
-until its commit, and accepting an import of that user's pool takes the lock exclusively
-before reading the bound: it waits for the writes in flight, and new ones wait for the
-acceptance to commit. Writes of other users, and writers among themselves, never wait.
-SQLite needs none of this: every transaction holds the database's only write lock from BEGIN.
+until its commit, and accepting an import of that user's pool reads the bound with the lock
+held exclusively: it waits for the writes in flight. The lock is held for that one statement
+(the ``highseas_pool_bound`` function, migration 3f1c9a7d2b6e), not until the acceptance
+commits: a write that starts after it draws its ids from the sequence after the bound was
+read, so they are above the bound whenever it commits. (Holding it to the commit made
+acceptances of one user queue behind each other's commits; under load the queue fed itself,
+bench/README.md.) Writes of other users, and writers among themselves, never wait. SQLite
+needs none of this: every transaction holds the database's only write lock from BEGIN.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import uuid
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from highseas.customers import repository
 
 # The two-key form keeps these locks apart from one-key ones (the migration lock).
 _SPACE = 0x68736E70  # "hsnp"
@@ -30,18 +36,26 @@ def _key(user_id: uuid.UUID) -> int:
     return int.from_bytes(user_id.bytes[:4], "big", signed=True)
 
 
-async def _lock(session: AsyncSession, function: str, user_id: uuid.UUID) -> None:
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    statement = text(f"SELECT {function}(CAST(:space AS integer), CAST(:key AS integer))")
-    await session.execute(statement, {"space": _SPACE, "key": _key(user_id)})
+_HOLD_FOR_WRITING = text(
+    "SELECT pg_advisory_xact_lock_shared(CAST(:space AS integer), CAST(:key AS integer))"
+)
+_POOL_BOUND = text("SELECT highseas_pool_bound(CAST(:space AS integer), CAST(:key AS integer))")
+
+
+def _on_postgresql(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 async def hold_for_writing(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Before inserting into the user's pool; held until the transaction ends."""
-    await _lock(session, "pg_advisory_xact_lock_shared", user_id)
+    if _on_postgresql(session):
+        await session.execute(_HOLD_FOR_WRITING, {"space": _SPACE, "key": _key(user_id)})
 
 
-async def hold_for_snapshot(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Before reading an import's snapshot bound; held until the transaction ends."""
-    await _lock(session, "pg_advisory_xact_lock", user_id)
+async def snapshot_bound(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """An import's snapshot bound: the newest customer id once the user's pool writes in
+    flight have committed (module docstring)."""
+    if not _on_postgresql(session):
+        return await repository.last_id(session)
+    bound = await session.scalar(_POOL_BOUND, {"space": _SPACE, "key": _key(user_id)})
+    return int(bound or 0)

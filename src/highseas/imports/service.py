@@ -28,7 +28,6 @@ from highseas.callbacks import service as callbacks
 from highseas.clock import utcnow
 from highseas.config import Settings
 from highseas.crypto import service as crypto
-from highseas.customers import repository as customers_repository
 from highseas.customers import service as customers
 from highseas.customers import snapshot_lock
 from highseas.customers.filters import PoolFilter
@@ -91,11 +90,10 @@ async def accept(
                     reason="idempotency_conflict",
                 )
             return held.batch_id
-    # Waits for this user's pool writes in flight, so the bound holds what was committed.
-    await snapshot_lock.hold_for_snapshot(session, user.id)
     request = {
         "filter": pool_filter.to_json(),
-        "snapshot_last_id": await customers_repository.last_id(session),
+        # Waits for this user's pool writes in flight, so the bound holds what was committed.
+        "snapshot_last_id": await snapshot_lock.snapshot_bound(session, user.id),
     }
     batch = await batches.accept(
         session,
