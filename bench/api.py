@@ -25,8 +25,10 @@ URL, then in each of ``--rounds`` rounds measures, one after the other:
   or not earlier ones were answered (a new connection when none is free), its latency
   counted from that scheduled time, so a server that falls behind shows it in the latency
   instead of slowing the sender down (no coordinated omission): the bare endpoint, then
-  customer_to_task, then customer_to_task again at half the rate it reached in the closed
-  loop (the latency of a load this server can carry).
+  customer_to_task; with a separate worker, customer_to_task again with the worker stopped
+  (SIGSTOP) for the load, so the API process has the machine to itself as on an API host of
+  the scale-out deployment (the worker drains the backlog after); then customer_to_task at
+  half the rate it reached in the closed loop (the latency of a load this server can carry).
 
 After each customer_to_task phase the bench waits until every accepted ``unique_id``'s
 callback arrived (the worker drained its backlog), so no phase runs against the previous
@@ -511,11 +513,21 @@ async def one_round(setup: Setup, args: argparse.Namespace) -> Round:
     opened: dict[str, Load] = {}
 
     async def phase(
-        into: dict[str, Load], name: str, work: Awaitable[Load], accepts: bool = False
+        into: dict[str, Load],
+        name: str,
+        work: Awaitable[Load],
+        accepts: bool = False,
+        worker_paused: bool = False,
     ) -> None:
         await asyncio.sleep(0.5)
+        if worker_paused and setup.worker is not None:
+            setup.worker.pause()
         mark = meter.start()
-        load = await work
+        try:
+            load = await work
+        finally:
+            if worker_paused and setup.worker is not None:
+                setup.worker.resume()
         load.cpu = meter.since(mark)
         if accepts:
             load.callbacks_in_window = sum(i in setup.receiver.arrived for i in load.unique_ids)
@@ -531,6 +543,12 @@ async def one_round(setup: Setup, args: argparse.Namespace) -> Round:
     await phase(closed, "accept", closed_loop(setup.serve.port, setup.accept, n, t), True)
     await phase(opened, "bare", open_loop(setup.bare.port, setup.bare_requests, rate, t))
     await phase(opened, "accept", open_loop(setup.serve.port, setup.accept, rate, t), True)
+    if setup.worker is not None:
+        # The API process alone on the machine, as on an API host of the scale-out deployment
+        # (workers on other hosts): the worker is stopped (SIGSTOP) for the load and drains
+        # the backlog after it.
+        paused = open_loop(setup.serve.port, setup.accept, rate, t)
+        await phase(opened, "accept-api", paused, True, worker_paused=True)
     # The latency at a load this server can carry, for comparison with the goal's.
     half = max(1.0, closed["accept"].rate / 2)
     await phase(opened, "accept-half", open_loop(setup.serve.port, setup.accept, half, t), True)
@@ -544,6 +562,7 @@ LABELS = {
     "insert": "bare + one INSERT and commit",
     "accept": "customer_to_task accept",
     "accept-half": "customer_to_task accept",
+    "accept-api": "accept, worker paused",
 }
 
 
@@ -632,6 +651,15 @@ def report(version: str, args: argparse.Namespace, rounds: list[Round]) -> Summa
     )
     goal = p99 < 50 and all_kept_up
     print(f"    accept p99 at {args.rate:g} req/s   {p99:6.1f} ms   goal < 50 ms: {verdict(goal)}")
+    api_p99 = None
+    if "accept-api" in rounds[0].open:
+        api_p99 = median(lambda r: percentile(r.open["accept-api"].latencies_ms, 99))
+        api_kept_up = all(kept_up(r.open["accept-api"]) for r in rounds)
+        print(
+            f"    the same with the worker paused (an API host of the scale-out deployment, "
+            f"workers elsewhere):\n    accept p99 at {args.rate:g} req/s   {api_p99:6.1f} ms   "
+            f"goal < 50 ms: {verdict(api_p99 < 50 and api_kept_up)}"
+        )
     half_rate = median(lambda r: r.open["accept-half"].target_rate)
     half_p50 = median(lambda r: percentile(r.open["accept-half"].latencies_ms, 50))
     half_p99 = median(lambda r: percentile(r.open["accept-half"].latencies_ms, 99))
@@ -641,7 +669,9 @@ def report(version: str, args: argparse.Namespace, rounds: list[Round]) -> Summa
         f"{sum(kept_up(r.open['accept-half']) for r in rounds)} of {len(rounds)} rounds"
     )
     print(f"  load average after: {loadavg()}")
-    return Summary(version, bare, insert, accept, ratio, p50, p99, all_kept_up, half_rate, half_p99)
+    return Summary(
+        version, bare, insert, accept, ratio, p50, p99, all_kept_up, half_rate, half_p99, api_p99
+    )
 
 
 @dataclass
@@ -656,6 +686,7 @@ class Summary:
     kept_up: bool
     half_rate: float
     half_p99: float
+    api_p99: float | None
 
 
 def summary_table(summaries: list[Summary], args: argparse.Namespace) -> None:
@@ -663,13 +694,14 @@ def summary_table(summaries: list[Summary], args: argparse.Namespace) -> None:
     print(
         f"{'database':<18}{'bare req/s':>11}{'+INSERT':>9}{'accept':>8}{'ratio':>8}"
         f"{f'  accept p50/p99 ms at {args.rate:g}/s':>30}{'kept up':>9}"
-        f"{'  p99 at ½ accept rate':>24}"
+        f"{'  p99 at ½ accept rate':>24}{'  p99, worker paused':>21}"
     )
     for s in summaries:
+        paused = f"{s.api_p99:.1f}" if s.api_p99 is not None else "–"
         print(
             f"{s.version:<18}{s.bare:11,.0f}{s.insert:9,.0f}{s.accept:8,.0f}{s.ratio * 100:7.1f}%"
             f"{s.p50:21.1f} / {s.p99:6.1f}{'yes' if s.kept_up else 'NO':>9}"
-            f"{f'{s.half_p99:.1f} ms at {s.half_rate:.0f}/s':>24}"
+            f"{f'{s.half_p99:.1f} ms at {s.half_rate:.0f}/s':>24}{paused:>21}"
         )
 
 
