@@ -11,7 +11,7 @@ from sqlalchemy import text
 from highseas.clock import utcnow
 from highseas.db import Database
 from highseas.jobs import JobContext, Registry, enqueue
-from highseas.jobs.notify import CHANNEL, notify
+from highseas.jobs.notify import CHANNEL
 from highseas.jobs.queue import insert_job
 from tests.jobs.test_worker import make_worker
 
@@ -91,7 +91,7 @@ async def test_a_job_committed_by_another_process_wakes_the_worker(postgres: Dat
         first = await _listening(postgres)
 
         async def commit_elsewhere() -> None:
-            # What enqueue does in another process: the row and the notification, without
+            # What enqueue does in another process: the row (its trigger notifies), without
             # this process's own commit hook (jobs/wakeup.py).
             async with postgres.transaction() as session:
                 await insert_job(
@@ -102,7 +102,6 @@ async def test_a_job_committed_by_another_process_wakes_the_worker(postgres: Dat
                     max_attempts=1,
                     run_at=utcnow(),
                 )
-                await notify(session, "default")
 
         await commit_elsewhere()
         await asyncio.wait_for(ran.wait(), 5.0)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas.clock import utcnow
-from highseas.jobs import notify, wakeup
+from highseas.jobs import wakeup
 from highseas.jobs.queue import insert_job
 from highseas.jobs.registry import Registry
 from highseas.models import Job
@@ -43,6 +43,6 @@ async def enqueue(
         max_attempts=max_attempts,
         run_at=run_at or utcnow(),
     )
+    # Other processes are woken by PostgreSQL (jobs/notify.py), this one on commit.
     wakeup.note(session.sync_session, registered.queue.value)
-    await notify.notify(session, registered.queue.value)
     return job

@@ -1,7 +1,8 @@
 """Wake-ups across processes on PostgreSQL: NOTIFY when a job is enqueued, LISTEN in workers.
 
-``enqueue`` sends ``NOTIFY highseas_jobs, '<queue>'`` in the enqueueing transaction, so
-PostgreSQL delivers it when that transaction commits and never when it rolls back. Each worker
+A trigger on ``jobs`` (migration 7c2e4b91d0a5) sends ``NOTIFY highseas_jobs, '<queue>'`` for
+every job inserted, in the enqueueing transaction, so PostgreSQL delivers it when that
+transaction commits and never when it rolls back. Each worker
 process keeps one connection that LISTENs and wakes its claim loops of that queue
 (``wakeup.wake``). A notification is only a hint: the claim loops keep polling, so a listener
 that lost its connection, or a notification dropped by a database restart, costs at most one
@@ -15,9 +16,7 @@ import logging
 from collections.abc import Callable
 
 import psycopg
-from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas.jobs.backoff import retry_delay
 
@@ -32,17 +31,6 @@ RECONNECT_CAP_SECONDS = 30.0
 
 def supported(url: URL) -> bool:
     return url.get_backend_name() == "postgresql"
-
-
-# Built once: it runs with every job enqueued (agents/repository.py says why).
-_NOTIFY = select(func.pg_notify(CHANNEL, bindparam("queue", type_=String())))
-
-
-async def notify(session: AsyncSession, queue: str) -> None:
-    """Tell listening workers, once this transaction commits, that ``queue`` has a job."""
-    # PostgreSQL folds identical notifications of one transaction into one.
-    if supported(session.get_bind().engine.url):
-        await session.execute(_NOTIFY, {"queue": queue})
 
 
 async def listen(url: URL, wake: Callable[[str], None]) -> None:
