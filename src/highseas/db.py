@@ -10,19 +10,25 @@ read-then-write race between processes into a wait for the lock instead of a
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from highseas import sqlite_driver
+
+PING_AFTER_IDLE_SECONDS = 1.0
 
 
 def to_async_url(url: str) -> URL:
@@ -62,9 +68,37 @@ def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
         )
         _begin_immediately(engine)
         return engine
-    return create_async_engine(
-        async_url, pool_pre_ping=True, hide_parameters=True, pool_size=pool_size
-    )
+    engine = create_async_engine(async_url, hide_parameters=True, pool_size=pool_size)
+    _ping_after_idle(engine)
+    return engine
+
+
+def _ping_after_idle(engine: AsyncEngine) -> None:
+    """Check a pooled PostgreSQL connection before use when it sat idle for
+    ``PING_AFTER_IDLE_SECONDS``, and replace it when the check fails: after a database restart
+    the first request finds a working connection. SQLAlchemy's ``pool_pre_ping`` checks on
+    every checkout, a round trip per request or job step under load, where a connection is back
+    in use within milliseconds. A restart under load is noticed by the first statement on a
+    pooled connection instead: that request fails with 503 and the pool is replaced
+    (docs/deploy.md)."""
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "checkin")
+    def _idle_from(_dbapi_connection: object, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def _ping(
+        dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, _proxy: object
+    ) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            sync_engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool invalidates this connection and checks out a new one.
+            raise DisconnectionError("pooled connection failed its check") from exc
 
 
 def _begin_immediately(engine: AsyncEngine) -> None:
