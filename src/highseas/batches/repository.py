@@ -44,11 +44,11 @@ async def page_of_user(
     return list(rows), total
 
 
-async def add_download_key(
+def add_download_key(
     session: AsyncSession, *, key_hash: str, batch_id: uuid.UUID, expires_at: datetime
 ) -> None:
+    # Written with the transaction's next flush (an import's: together with its result).
     session.add(DownloadKey(key_hash=key_hash, batch_id=batch_id, expires_at=expires_at))
-    await session.flush()
 
 
 async def download_key(session: AsyncSession, key_hash: str) -> DownloadKey | None:

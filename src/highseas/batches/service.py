@@ -58,13 +58,13 @@ async def accept(
 
 
 async def start(session: AsyncSession, batch_id: uuid.UUID) -> Batch | None:
-    """The batch to work on, marked running; None when it is already finished (a job that
-    ran to completion but lost its lease before it could say so)."""
+    """The batch to work on, marked running (written with the job's next flush, together
+    with its progress or result); None when it is already finished (a job that ran to
+    completion but lost its lease before it could say so)."""
     batch = await repository.get(session, batch_id)
     if batch is None or batch.state in (BatchState.SUCCEEDED, BatchState.FAILED):
         return None
     batch.state = BatchState.RUNNING
-    await session.flush()
     return batch
 
 
@@ -167,12 +167,12 @@ async def list_batches(
     )
 
 
-async def new_download_url(
+def new_download_url(
     session: AsyncSession, batch_id: uuid.UUID, *, ttl: timedelta, public_url: str
 ) -> str:
     """A fresh download link for the batch; only the key's hash is stored."""
     key = secrets.token_urlsafe(32)
-    await repository.add_download_key(
+    repository.add_download_key(
         session, key_hash=hash_key(key), batch_id=batch_id, expires_at=utcnow() + ttl
     )
     return f"{public_url.rstrip('/')}/agent-api/download-number?key={key}"
@@ -218,7 +218,7 @@ async def redeliver(
     url = (batch.result or {}).get("url")
     if url is not None and not await repository.has_live_download_key(session, batch.id, utcnow()):
         ttl = timedelta(seconds=settings.download_ttl)
-        fresh = await new_download_url(session, batch.id, ttl=ttl, public_url=settings.base_url)
+        fresh = new_download_url(session, batch.id, ttl=ttl, public_url=settings.base_url)
         batch.result = {**(batch.result or {}), "url": fresh}
         await session.flush()
         payload = callback_message(batch)

@@ -125,23 +125,27 @@ async def run_import(
     if batch is None or batch.task_id is None:
         return
     pool_filter = PoolFilter.from_json(batch.request["filter"])
-    condition = await customers.pool_condition(session, pool_filter, chunk_rows=chunk_rows)
+    # The batch's changes (running, then progress) wait for the commit's flush: one UPDATE of
+    # the batch per transaction instead of one before the next query.
+    with session.no_autoflush:
+        condition = await customers.pool_condition(session, pool_filter, chunk_rows=chunk_rows)
     progress = dict(
         batch.progress or {"after_phone": "", "done": False, "matched": 0, "imported": 0}
     )
     last_id = int(batch.request["snapshot_last_id"])
     while not progress["done"]:
         started = time.monotonic()
-        chunk = await repository.import_chunk(
-            session,
-            task_id=batch.task_id,
-            batch_id=batch.id,
-            condition=condition,
-            after_phone=progress["after_phone"],
-            rows=chunk_rows,
-            up_to_id=last_id,
-            now=utcnow(),
-        )
+        with session.no_autoflush:
+            chunk = await repository.import_chunk(
+                session,
+                task_id=batch.task_id,
+                batch_id=batch.id,
+                condition=condition,
+                after_phone=progress["after_phone"],
+                rows=chunk_rows,
+                up_to_id=last_id,
+                now=utcnow(),
+            )
         progress = {
             "after_phone": chunk.end or progress["after_phone"],
             "done": chunk.end is None,
@@ -149,7 +153,6 @@ async def run_import(
             "imported": progress["imported"] + chunk.imported,
         }
         batch.progress = progress
-        await session.flush()
         _count_once_committed(session, chunk)
         if not progress["done"]:
             # The last chunk commits with the batch's result, when the job completes: one
@@ -157,9 +160,7 @@ async def run_import(
             await checkpoint()
         IMPORT_CHUNK_SECONDS.observe(time.monotonic() - started)
     result = {
-        "url": await batches.new_download_url(
-            session, batch.id, ttl=download_ttl, public_url=public_url
-        ),
+        "url": batches.new_download_url(session, batch.id, ttl=download_ttl, public_url=public_url),
         **counts(progress),
     }
     await batches.finish(session, registry, batch, result)
