@@ -28,7 +28,7 @@ from highseas.db import Database
 from highseas.envelope import Envelope, ok
 from highseas.errors import ServiceUnavailable
 from highseas.imports.endpoints import router as imports_router
-from highseas.jobs import Queue, Registry, Worker
+from highseas.jobs import Queue, Registry, Worker, notify
 from highseas.jobs.queue import count_by_queue_and_state
 from highseas.middleware import RequestContextMiddleware
 from highseas.models import JobState
@@ -54,6 +54,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker_task: asyncio.Task[None] | None = None
         worker: Worker | None = None
+        announcing: asyncio.Task[None] | None = None
+        if notify.supported(db.engine.url):
+            announcing = asyncio.create_task(notify.announce(db), name="announce")
         if run_worker:
             worker = Worker.from_settings(db, settings, registry=registry)
             worker_task = asyncio.create_task(worker.run(), name="highseas-worker")
@@ -64,6 +67,9 @@ def create_app(
                 worker.stop()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker_task
+            if announcing is not None:
+                announcing.cancel()
+                await asyncio.gather(announcing, return_exceptions=True)
             if database is None:
                 await db.dispose()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import text
 
 from highseas.clock import utcnow
 from highseas.db import Database
-from highseas.jobs import JobContext, Registry, enqueue
+from highseas.jobs import JobContext, Registry, enqueue, notify, wakeup
 from highseas.jobs.notify import CHANNEL
 from highseas.jobs.queue import insert_job
 from tests.jobs.test_worker import make_worker
@@ -52,15 +53,29 @@ async def _received(listener: psycopg.AsyncConnection[object], seconds: float) -
     return [n.payload async for n in listener.notifies(timeout=seconds)]
 
 
-async def test_enqueue_notifies_when_it_commits_and_not_when_it_rolls_back(
-    postgres: Database,
-) -> None:
+@pytest.fixture
+async def announcing(postgres: Database) -> AsyncIterator[None]:
+    """This process's announcer, as ``highseas serve`` and ``highseas worker`` run it."""
+    task = asyncio.create_task(notify.announce(postgres))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def _noop_registry() -> Registry:
     registry = Registry()
 
     @registry.handler("tests.noop")
     async def noop(_context: JobContext) -> None:
         return
 
+    return registry
+
+
+async def test_a_committed_enqueue_notifies_after_its_commit_and_a_rolled_back_one_never(
+    postgres: Database, announcing: None
+) -> None:
+    registry = _noop_registry()
     async with await psycopg.AsyncConnection.connect(
         _conninfo(postgres), autocommit=True
     ) as listener:
@@ -73,8 +88,39 @@ async def test_enqueue_notifies_when_it_commits_and_not_when_it_rolls_back(
         async with postgres.transaction() as session:
             await enqueue(session, registry, "tests.noop", {"n": 1})
             await enqueue(session, registry, "tests.noop", {"n": 2})
+            # Not from the enqueueing transaction: nothing before its commit.
+            assert await _received(listener, 0.3) == []
         # Two jobs of one queue in one transaction: one notification.
         assert await _received(listener, 1.0) == ["default"]
+
+
+async def test_a_burst_of_commits_sends_a_few_notifications_not_one_each(
+    postgres: Database, announcing: None
+) -> None:
+    registry = _noop_registry()
+    async with await psycopg.AsyncConnection.connect(
+        _conninfo(postgres), autocommit=True
+    ) as listener:
+        await listener.execute(f"LISTEN {CHANNEL}")
+        for n in range(40):
+            async with postgres.transaction() as session:
+                await enqueue(session, registry, "tests.noop", {"n": n})
+        received = await _received(listener, 1.0)
+    assert received and set(received) == {"default"}
+    assert len(received) < 20
+
+
+async def test_a_notification_from_another_process_is_not_sent_on(
+    postgres: Database, announcing: None
+) -> None:
+    async with await psycopg.AsyncConnection.connect(
+        _conninfo(postgres), autocommit=True
+    ) as listener:
+        await listener.execute(f"LISTEN {CHANNEL}")
+        # What this process's worker does with one: wakes its own loops, nothing more.
+        wakeup.wake("default")
+        await listener.execute(f"NOTIFY {CHANNEL}, 'imports'")
+        assert await _received(listener, 0.5) == ["imports"]
 
 
 async def test_a_job_committed_by_another_process_wakes_the_worker(postgres: Database) -> None:
@@ -91,8 +137,8 @@ async def test_a_job_committed_by_another_process_wakes_the_worker(postgres: Dat
         first = await _listening(postgres)
 
         async def commit_elsewhere() -> None:
-            # What enqueue does in another process: the row (its trigger notifies), without
-            # this process's own commit hook (jobs/wakeup.py).
+            # What another process does: the job's row, then its announcer's notification;
+            # without this process's own commit hook (jobs/wakeup.py).
             async with postgres.transaction() as session:
                 await insert_job(
                     session,
@@ -102,6 +148,8 @@ async def test_a_job_committed_by_another_process_wakes_the_worker(postgres: Dat
                     max_attempts=1,
                     run_at=utcnow(),
                 )
+            async with postgres.transaction() as session:
+                await session.execute(text(f"NOTIFY {CHANNEL}, 'default'"))
 
         await commit_elsewhere()
         await asyncio.wait_for(ran.wait(), 5.0)

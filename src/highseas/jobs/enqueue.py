@@ -43,6 +43,6 @@ async def enqueue(
         max_attempts=max_attempts,
         run_at=run_at or utcnow(),
     )
-    # Other processes are woken by PostgreSQL (jobs/notify.py), this one on commit.
+    # Woken on commit: this process's workers, and others through jobs/notify.py.
     wakeup.note(session.sync_session, registered.queue.value)
     return job

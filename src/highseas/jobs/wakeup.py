@@ -4,19 +4,22 @@ A worker polls its queues every ``HIGHSEAS_JOB_POLL_SECONDS``; a job enqueued by
 process (``highseas serve`` with its in-process worker, or a job that queues the next one, as
 an import queues its callback) need not wait for the next poll. ``enqueue`` notes the queue
 on the session; the commit that makes the job visible wakes the queue's waiting workers.
-Other processes are woken through PostgreSQL (``jobs/notify.py``), or find the job by polling.
+Other processes are woken through PostgreSQL (``jobs/notify.py``, which learns of the commit
+here), or find the job by polling.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Callable
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 _PENDING = "highseas.jobs.wakeup"
 _waiting: defaultdict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = defaultdict(set)
+_committed: set[tuple[asyncio.AbstractEventLoop, Callable[[str], None]]] = set()
 
 
 def note(session: Session, queue: str) -> None:
@@ -42,10 +45,20 @@ def forget(queue: str, woken: asyncio.Event) -> None:
     _waiting[queue] = {(loop, e) for loop, e in _waiting[queue] if e is not woken}
 
 
+def on_commit(callback: Callable[[str], None]) -> Callable[[], None]:
+    """Call ``callback(queue)`` on the running loop whenever this process commits a job of
+    ``queue`` (not for wake-ups from other processes); returns the way to stop."""
+    entry = (asyncio.get_running_loop(), callback)
+    _committed.add(entry)
+    return lambda: _committed.discard(entry)
+
+
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     for queue in session.info.pop(_PENDING, ()):
         wake(queue)
+        for loop, callback in list(_committed):
+            loop.call_soon_threadsafe(callback, queue)
 
 
 @event.listens_for(Session, "after_rollback")
