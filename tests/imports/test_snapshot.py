@@ -29,6 +29,9 @@ from tests.imports.scenario import Scenario, finish, make_scenario
 IN_FLIGHT = ["13012120001", "13012120002"]
 EARLIER = ["13012120003"]
 LATER = ["13012120004"]
+_ADVISORY_LOCKS_HELD = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+)
 
 
 async def _write_pool(db: Database, user_id: str, phones: list[str]) -> None:
@@ -124,13 +127,7 @@ async def test_a_pool_write_after_the_acceptance_neither_waits_for_its_commit_no
         async with second.transaction() as accepting:
             await _accept_in(accepting, registry, settings, scenario)
             # The lock was held for the bound's statement only, not to this commit.
-            held = await accepting.scalar(
-                text(
-                    "SELECT count(*) FROM pg_locks"
-                    " WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
-                )
-            )
-            assert held == 0
+            assert await accepting.scalar(_ADVISORY_LOCKS_HELD) == 0
             await asyncio.wait_for(_write_pool(db, scenario.user_id, LATER), 10)
     finally:
         await second.dispose()
@@ -155,13 +152,7 @@ async def test_an_acceptance_that_times_out_waiting_leaves_no_lock_behind(
                 with pytest.raises(DBAPIError, match="statement timeout"):
                     await snapshot_lock.snapshot_bound(AsyncSession(connection), user_id)
                 await connection.rollback()
-            held = await connection.scalar(
-                text(
-                    "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()"
-                    " AND locktype = 'advisory'"
-                )
-            )
-            assert held == 0
+            assert await connection.scalar(_ADVISORY_LOCKS_HELD) == 0
             # And the user's pool takes writes again (nothing waits on a leftover lock).
             await asyncio.wait_for(_write_pool(db, scenario.user_id, LATER), 10)
     finally:

@@ -62,6 +62,16 @@ async def announcing(postgres: Database) -> AsyncIterator[None]:
     await asyncio.gather(task, return_exceptions=True)
 
 
+@pytest.fixture
+async def listener(postgres: Database) -> AsyncIterator[psycopg.AsyncConnection[object]]:
+    """Another process's LISTEN connection."""
+    async with await psycopg.AsyncConnection.connect(
+        _conninfo(postgres), autocommit=True
+    ) as connection:
+        await connection.execute(f"LISTEN {CHANNEL}")
+        yield connection
+
+
 def _noop_registry() -> Registry:
     registry = Registry()
 
@@ -73,54 +83,42 @@ def _noop_registry() -> Registry:
 
 
 async def test_a_committed_enqueue_notifies_after_its_commit_and_a_rolled_back_one_never(
-    postgres: Database, announcing: None
+    postgres: Database, announcing: None, listener: psycopg.AsyncConnection[object]
 ) -> None:
     registry = _noop_registry()
-    async with await psycopg.AsyncConnection.connect(
-        _conninfo(postgres), autocommit=True
-    ) as listener:
-        await listener.execute(f"LISTEN {CHANNEL}")
-        with pytest.raises(RuntimeError):
-            async with postgres.transaction() as session:
-                await enqueue(session, registry, "tests.noop", {})
-                raise RuntimeError("changed my mind")
-        assert await _received(listener, 0.5) == []
+    with pytest.raises(RuntimeError):
         async with postgres.transaction() as session:
-            await enqueue(session, registry, "tests.noop", {"n": 1})
-            await enqueue(session, registry, "tests.noop", {"n": 2})
-            # Not from the enqueueing transaction: nothing before its commit.
-            assert await _received(listener, 0.3) == []
-        # Two jobs of one queue in one transaction: one notification.
-        assert await _received(listener, 1.0) == ["default"]
+            await enqueue(session, registry, "tests.noop", {})
+            raise RuntimeError("changed my mind")
+    assert await _received(listener, 0.5) == []
+    async with postgres.transaction() as session:
+        await enqueue(session, registry, "tests.noop", {"n": 1})
+        await enqueue(session, registry, "tests.noop", {"n": 2})
+        # Not from the enqueueing transaction: nothing before its commit.
+        assert await _received(listener, 0.3) == []
+    # Two jobs of one queue in one transaction: one notification.
+    assert await _received(listener, 1.0) == ["default"]
 
 
 async def test_a_burst_of_commits_sends_a_few_notifications_not_one_each(
-    postgres: Database, announcing: None
+    postgres: Database, announcing: None, listener: psycopg.AsyncConnection[object]
 ) -> None:
     registry = _noop_registry()
-    async with await psycopg.AsyncConnection.connect(
-        _conninfo(postgres), autocommit=True
-    ) as listener:
-        await listener.execute(f"LISTEN {CHANNEL}")
-        for n in range(40):
-            async with postgres.transaction() as session:
-                await enqueue(session, registry, "tests.noop", {"n": n})
-        received = await _received(listener, 1.0)
+    for n in range(40):
+        async with postgres.transaction() as session:
+            await enqueue(session, registry, "tests.noop", {"n": n})
+    received = await _received(listener, 1.0)
     assert received and set(received) == {"default"}
     assert len(received) < 20
 
 
 async def test_a_notification_from_another_process_is_not_sent_on(
-    postgres: Database, announcing: None
+    announcing: None, listener: psycopg.AsyncConnection[object]
 ) -> None:
-    async with await psycopg.AsyncConnection.connect(
-        _conninfo(postgres), autocommit=True
-    ) as listener:
-        await listener.execute(f"LISTEN {CHANNEL}")
-        # What this process's worker does with one: wakes its own loops, nothing more.
-        wakeup.wake("default")
-        await listener.execute(f"NOTIFY {CHANNEL}, 'imports'")
-        assert await _received(listener, 0.5) == ["imports"]
+    # What this process's worker does with one: wakes its own loops, nothing more.
+    wakeup.wake("default")
+    await listener.execute(f"NOTIFY {CHANNEL}, 'imports'")
+    assert await _received(listener, 0.5) == ["imports"]
 
 
 async def test_a_job_committed_by_another_process_wakes_the_worker(postgres: Database) -> None:
