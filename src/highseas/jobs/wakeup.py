@@ -37,8 +37,7 @@ def listen(queue: str) -> asyncio.Event:
 def wake(queue: str) -> None:
     """Wake this process's workers waiting on ``queue``."""
     for loop, woken in list(_waiting.get(queue, ())):
-        # The committing code may run on another thread than the worker (tests, demo).
-        loop.call_soon_threadsafe(woken.set)
+        _call_soon(loop, woken.set)
 
 
 def forget(queue: str, woken: asyncio.Event) -> None:
@@ -58,7 +57,20 @@ def _after_commit(session: Session) -> None:
     for queue in session.info.pop(_PENDING, ()):
         wake(queue)
         for loop, callback in list(_committed):
-            loop.call_soon_threadsafe(callback, queue)
+            _call_soon(loop, callback, queue)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: str) -> None:
+    # The committing code may run on another thread than the worker (tests, demo). On the
+    # loop's own thread, call_soon spares the self-pipe write of call_soon_threadsafe.
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        loop.call_soon(callback, *args)
+    else:
+        loop.call_soon_threadsafe(callback, *args)
 
 
 @event.listens_for(Session, "after_rollback")
