@@ -52,24 +52,21 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        worker_task: asyncio.Task[None] | None = None
-        worker: Worker | None = None
-        announcing: asyncio.Task[None] | None = None
-        if notify.supported(db.engine.url):
-            announcing = asyncio.create_task(notify.announce(db), name="announce")
-        if run_worker:
-            worker = Worker.from_settings(db, settings, registry=registry)
-            worker_task = asyncio.create_task(worker.run(), name="highseas-worker")
         try:
-            yield
+            # Up until the in-process worker has drained: its last commits are announced too.
+            async with notify.announcing(db):
+                worker: Worker | None = None
+                if run_worker:
+                    worker = Worker.from_settings(db, settings, registry=registry)
+                    worker_task = asyncio.create_task(worker.run(), name="highseas-worker")
+                try:
+                    yield
+                finally:
+                    if worker is not None:
+                        worker.stop()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await worker_task
         finally:
-            if worker is not None and worker_task is not None:
-                worker.stop()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker_task
-            if announcing is not None:
-                announcing.cancel()
-                await asyncio.gather(announcing, return_exceptions=True)
             if database is None:
                 await db.dispose()
 

@@ -162,3 +162,35 @@ async def test_a_job_committed_by_another_process_wakes_the_worker(postgres: Dat
     finally:
         worker.stop()
         await asyncio.wait_for(running, 5)
+
+
+async def test_a_send_that_fails_is_logged_and_tried_again(
+    db: Database, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An announcer whose database is unreachable, hearing of a job this process commits.
+    monkeypatch.setattr(notify, "RECONNECT_BASE_SECONDS", 0.05)
+    unreachable = Database("postgresql://highseas@127.0.0.1:1/none")
+    try:
+        async with notify.announcing(unreachable):
+            async with db.transaction() as session:
+                await enqueue(session, _noop_registry(), "tests.noop", {})
+            for _ in range(100):
+                failed = [r for r in caplog.records if "job notification not sent" in r.message]
+                if len(failed) >= 2:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        await unreachable.dispose()
+    assert len(failed) >= 2
+
+
+async def test_on_sqlite_nothing_is_announced(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the SQLite case")
+    async with notify.announcing(db):
+        async with db.transaction() as session:
+            await enqueue(session, _noop_registry(), "tests.noop", {})
+        await asyncio.sleep(0.2)
+    assert not [r for r in caplog.records if r.name == notify.__name__]

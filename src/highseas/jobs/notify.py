@@ -1,6 +1,7 @@
 """Wake-ups across processes on PostgreSQL: NOTIFY once a job is committed, LISTEN in workers.
 
-Each process that serves the API or runs a worker on PostgreSQL runs ``announce``: after a
+Each process that serves the API or runs a worker on PostgreSQL runs ``announce``
+(``announcing``): after a
 commit that enqueued jobs (``jobs/wakeup.py`` tells it), it sends ``NOTIFY highseas_jobs,
 '<queue>'`` on a pooled connection, in a transaction of its own, at most one per queue every
 ``COALESCE_SECONDS``. Each worker process keeps one connection that LISTENs and wakes its
@@ -21,7 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import psycopg
 from sqlalchemy import text
@@ -48,6 +50,21 @@ def supported(url: URL) -> bool:
 
 COALESCE_SECONDS = 0.05
 _NOTIFY = text("SELECT pg_notify(:channel, :queue)")
+
+
+@asynccontextmanager
+async def announcing(database: Database) -> AsyncIterator[None]:
+    """Run ``announce`` for the block, on PostgreSQL (SQLite has nobody else to wake)."""
+    if not supported(database.engine.url):
+        yield
+        return
+    task = asyncio.create_task(announce(database), name="announce")
+    await asyncio.sleep(0)  # its first step subscribes: the block's first commit is heard
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def announce(database: Database) -> None:

@@ -408,13 +408,11 @@ async def run_worker_process(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, worker.stop)
-    # The callbacks its imports queue may be for another worker process (--queue).
-    announcing = asyncio.create_task(notify.announce(database), name="announce")
     try:
-        await worker.run()
+        # The callbacks its imports queue may be for another worker process (--queue).
+        async with notify.announcing(database):
+            await worker.run()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
-        announcing.cancel()
-        await asyncio.gather(announcing, return_exceptions=True)
         await database.dispose()
