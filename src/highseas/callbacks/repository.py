@@ -121,6 +121,28 @@ async def message(
     ).scalar_one_or_none()
 
 
+# A delivery's plan in one query: the message, and its agent's URL and secret if any.
+_DELIVERY_OF = (
+    select(CallbackMessage, CallbackEndpoint, CallbackSecret)
+    .outerjoin(
+        CallbackEndpoint,
+        (CallbackEndpoint.agent_id == CallbackMessage.agent_id)
+        & (CallbackEndpoint.type == CallbackMessage.type),
+    )
+    .outerjoin(CallbackSecret, CallbackSecret.agent_id == CallbackMessage.agent_id)
+    .where(CallbackMessage.id == bindparam("message_id"))
+    .execution_options(populate_existing=True)
+)
+
+
+async def delivery_of(
+    session: AsyncSession, message_id: str
+) -> tuple[CallbackMessage, CallbackEndpoint | None, CallbackSecret | None] | None:
+    """The message, with the URL and the signing secret it is to be sent with (if configured)."""
+    row = (await session.execute(_DELIVERY_OF, {"message_id": message_id})).one_or_none()
+    return None if row is None else (row[0], row[1], row[2])
+
+
 async def message_of_batch(
     session: AsyncSession, batch_id: uuid.UUID, *, for_update: bool = False
 ) -> CallbackMessage | None:

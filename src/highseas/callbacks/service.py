@@ -299,11 +299,12 @@ async def plan_attempt(
     Nothing to send: the job was superseded (a redelivery) or the message is settled; or no
     URL is configured any more, which is recorded as the message's terminal failure.
     """
-    message = await repository.message(session, message_id)
-    if message is None or message.state is not DeliveryState.PENDING or message.job_id != job_id:
+    delivery = await repository.delivery_of(session, message_id)
+    if delivery is None:
         return None
-    endpoint = await repository.endpoint_of(session, message.agent_id, message.type)
-    secret = await repository.secret_of(session, message.agent_id)
+    message, endpoint, secret = delivery
+    if message.state is not DeliveryState.PENDING or message.job_id != job_id:
+        return None
     if endpoint is None or secret is None:
         await _fail(session, message, _unsent(f"未配置 {message.type} 回调地址：消息无法发送"))
         return None

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas.clock import utcnow
-from highseas.jobs import wakeup
+from highseas.jobs import handoff, wakeup
 from highseas.jobs.queue import insert_job
 from highseas.jobs.registry import Registry
 from highseas.models import Job
@@ -34,6 +34,9 @@ async def enqueue(
         max_attempts = registry.max_attempts(kind)
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
+    run_at = run_at or utcnow()
+    # Queued by a job whose worker runs this kind: that worker takes it (jobs/handoff.py).
+    taker = handoff.taker_of(session.sync_session, kind, run_at)
     job = await insert_job(
         session,
         queue=registered.queue.value,
@@ -41,8 +44,12 @@ async def enqueue(
         # Stored as it will be read back, so the handler sees lists where the caller had tuples.
         payload=json.loads(encoded),
         max_attempts=max_attempts,
-        run_at=run_at or utcnow(),
+        run_at=run_at,
+        claimed_by=None if taker is None else (taker.worker_id, taker.lease_until()),
     )
-    # Woken on commit: this process's workers, and others through jobs/notify.py.
-    wakeup.note(session.sync_session, registered.queue.value)
+    if taker is not None:
+        taker.taken.append(job)
+    else:
+        # Woken on commit: this process's workers, and others through jobs/notify.py.
+        wakeup.note(session.sync_session, registered.queue.value)
     return job

@@ -58,8 +58,10 @@ async def insert_job(
     payload: dict[str, Any],
     max_attempts: int,
     run_at: datetime,
+    claimed_by: tuple[str, datetime] | None = None,
 ) -> Job:
-    """Add a job row in the caller's transaction (flushed, never committed)."""
+    """Add a job row in the caller's transaction (flushed, never committed): queued, or
+    already claimed (running, attempt 1) by ``claimed_by``'s worker until its lease ends."""
     job = Job(
         queue=queue,
         kind=kind,
@@ -69,6 +71,10 @@ async def insert_job(
         max_attempts=max_attempts,
         run_at=run_at,
     )
+    if claimed_by is not None:
+        job.state = JobState.RUNNING
+        job.attempts = 1
+        job.locked_by, job.locked_until = claimed_by
     session.add(job)
     await session.flush()
     return job

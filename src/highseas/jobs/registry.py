@@ -42,6 +42,8 @@ class JobContext:
     attempt: int
     payload: dict[str, Any]
     worker_id: str
+    # The worker's, told of each commit: it starts the jobs handed to it (jobs/handoff.py).
+    on_commit: Callable[[], None] = lambda: None
 
     async def checkpoint(self) -> None:
         """Commit the work done so far and continue in a new transaction.
@@ -55,6 +57,7 @@ class JobContext:
         if not await holds_lease(self.session, lease):
             raise LeaseLost(f"job {self.job_id} attempt {self.attempt} is no longer ours")
         await self.session.commit()
+        self.on_commit()
         # The commit gave the connection back to the pool and woke the first request waiting
         # for it; let that request take it before this job's next statement does (SQLite has
         # one connection per process: without this an import starves the API until it ends).

@@ -14,7 +14,7 @@ import secrets
 import signal
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import suppress
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +23,7 @@ from highseas import metrics
 from highseas.clock import utcnow
 from highseas.config import Settings
 from highseas.db import Database
-from highseas.jobs import notify, wakeup
+from highseas.jobs import handoff, notify, wakeup
 from highseas.jobs.backoff import retry_delay
 from highseas.jobs.queue import Lease, claim, complete, heartbeat, release, retry_or_fail
 from highseas.jobs.registry import (
@@ -72,6 +72,10 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         self._stopping = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
+        # While run() runs: each polled queue's slots, and the kinds this worker takes over
+        # when its own jobs queue them (jobs/handoff.py).
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._kinds_taken: frozenset[str] = frozenset()
 
     @classmethod
     def from_settings(
@@ -100,6 +104,8 @@ class Worker:
         in flight to its lease expiry.
         """
         polled = [queue for queue in self.queues if self.registry.kinds(queue)]
+        self._slots = {queue: asyncio.Semaphore(self.concurrency) for queue in polled}
+        self._kinds_taken = frozenset(k for q in polled for k in self.registry.kinds(q))
         loops = [asyncio.create_task(self._claim_loop(q), name=f"claim:{q}") for q in polled]
         listening: list[asyncio.Task[None]] = []
         url = self.database.engine.url
@@ -120,6 +126,7 @@ class Worker:
                 loop.cancel()
             await asyncio.gather(*listening, return_exceptions=True)
             await self._drain()
+            self._slots, self._kinds_taken = {}, frozenset()
             logger.info("worker %s stopped", self.worker_id)
 
     def stop(self) -> None:
@@ -137,7 +144,7 @@ class Worker:
         return True
 
     async def _claim_loop(self, queue: Queue) -> None:
-        slots = asyncio.Semaphore(self.concurrency)
+        slots = self._slots[queue]
         failures = 0
         woken = wakeup.listen(queue)
         try:
@@ -166,12 +173,37 @@ class Worker:
                     slots.release()
                     await self._sleep(self.poll_seconds, until=woken)
                     continue
-                task = asyncio.create_task(self._process(job), name=f"job:{job.id}")
-                self._running.add(task)
-                task.add_done_callback(self._running.discard)
+                task = self._start(self._process(job), job)
                 task.add_done_callback(lambda _: slots.release())
         finally:
             wakeup.forget(queue, woken)
+
+    def _start(self, work: Coroutine[object, object, None], job: Job) -> asyncio.Task[None]:
+        task = asyncio.create_task(work, name=f"job:{job.id}")
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return task
+
+    def _take(self, taker: handoff.Taker) -> None:
+        """Start the jobs handed to this worker in the transaction that just committed."""
+        for job in taker.committed():
+            self._start(self._run_taken(job), job)
+
+    async def _run_taken(self, job: Job) -> None:
+        """A handed-off job: already claimed; it waits for a slot of its queue like a claim."""
+        slots = self._slots.get(job.queue)
+        if slots is None or not await self._acquire_slot(slots):
+            # Stopping: back to the queue for whichever worker claims next (or, if the
+            # database is away, to whichever claims it once its lease expires).
+            try:
+                await self._release(job, _lease_of(job, self.worker_id))
+            except Exception:
+                logger.warning("job %s (%s) attempt %s: not released", *_describe(job))
+            return
+        try:
+            await self._process(job)
+        finally:
+            slots.release()
 
     async def _acquire_slot(self, slots: asyncio.Semaphore) -> bool:
         """A free slot of the queue, or False once stopping (all slots may stay busy)."""
@@ -229,19 +261,23 @@ class Worker:
                 logger.exception("job %s (%s) attempt %s: outcome not recorded", *_describe(job))
 
     async def _run(self, job: Job) -> None:
-        lease = Lease(job_id=job.id, worker_id=self.worker_id, attempt=job.attempts)
+        lease = _lease_of(job, self.worker_id)
         handler = self.registry.lookup(job.kind).handler
         # Clocks of other hosts may run ahead of this one's: never a negative wait.
         waited = max((utcnow() - job.run_at).total_seconds(), 0.0)
         metrics.JOB_WAIT_SECONDS.labels(job.queue, job.kind).observe(waited)
         started = time.monotonic()
         async with self.database.sessions() as session:
+            taker = handoff.Taker(self.worker_id, self.lease_seconds, self._kinds_taken)
+            if taker.kinds:
+                handoff.offer(session.sync_session, taker)
             context = JobContext(
                 session=session,
                 job_id=job.id,
                 attempt=job.attempts,
                 payload=job.payload,
                 worker_id=self.worker_id,
+                on_commit=lambda: self._take(taker),
             )
             running = asyncio.ensure_future(handler(context))
             keeper = _LeaseKeeper(self.database, lease, self.lease_seconds, running.cancel)
@@ -252,6 +288,7 @@ class Worker:
                     keeper.stop()
                 if await complete(session, lease):
                     await session.commit()
+                    self._take(taker)
                     _observe_run(job, JobOutcome.SUCCEEDED, started)
                     logger.info("job %s (%s) attempt %s succeeded", *_describe(job))
                     return
@@ -366,6 +403,10 @@ def default_worker_id() -> str:
 def _observe_run(job: Job, outcome: JobOutcome, started: float) -> None:
     seconds = time.monotonic() - started
     metrics.JOB_RUN_SECONDS.labels(job.queue, job.kind, outcome).observe(seconds)
+
+
+def _lease_of(job: Job, worker_id: str) -> Lease:
+    return Lease(job_id=job.id, worker_id=worker_id, attempt=job.attempts)
 
 
 def _describe(job: Job) -> tuple[int, str, int]:

@@ -1,0 +1,193 @@
+"""A job queued by a job whose worker runs its kind: claimed at insert, run after the commit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from highseas.db import Database
+from highseas.jobs import JobContext, PermanentJobError, Queue, Registry, enqueue, worker
+from highseas.models import Job, JobState
+from tests.jobs.test_worker import _enqueue, _job, _wait_until, make_worker
+
+PARENT, CHILD = "tests.parent", "tests.child"
+
+
+def parent_and_child(
+    *, fail_after_enqueue: bool = False, child_started: asyncio.Event | None = None
+) -> tuple[Registry, asyncio.Event]:
+    """An imports-queue job that queues a callbacks-queue job, as an import queues its callback."""
+    registry = Registry()
+    child_done = asyncio.Event()
+
+    @registry.handler(PARENT, queue=Queue.IMPORTS)
+    async def parent(context: JobContext) -> None:
+        await enqueue(context.session, registry, CHILD, {"of": context.job_id})
+        if fail_after_enqueue:
+            raise PermanentJobError("the parent failed after queueing its child")
+
+    @registry.handler(CHILD, queue=Queue.CALLBACKS)
+    async def child(_context: JobContext) -> None:
+        if child_started is not None:
+            child_started.set()
+        child_done.set()
+
+    return registry, child_done
+
+
+def count_claims(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    claims: Counter[str] = Counter()
+    claim = worker.claim
+
+    async def counted(session: Any, *, queue: str, **kwargs: Any) -> Job | None:
+        claims[queue] += 1
+        return await claim(session, queue=queue, **kwargs)
+
+    monkeypatch.setattr(worker, "claim", counted)
+    return claims
+
+
+async def _children(db: Database) -> list[Job]:
+    async with db.sessions() as session:
+        return list((await session.scalars(select(Job).where(Job.kind == CHILD))).all())
+
+
+async def test_a_job_queued_by_a_job_runs_in_its_worker_without_a_claim(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    claims = count_claims(monkeypatch)
+    registry, child_done = parent_and_child()
+    parent_id = await _enqueue(db, registry, PARENT)
+    # Polling every 30 s: the child can only be this quick if nobody has to find it.
+    runner = make_worker(db, registry, poll_seconds=30.0)
+    running = asyncio.create_task(runner.run())
+    try:
+        await _wait_until(child_done, seconds=3.0)
+    finally:
+        runner.stop()
+        await asyncio.wait_for(running, 5)
+    [child] = await _children(db)
+    assert child.payload == {"of": parent_id}
+    assert (child.state, child.attempts, child.locked_by) == (
+        JobState.SUCCEEDED,
+        1,
+        runner.worker_id,
+    )
+    assert claims["callbacks"] == 1  # the first poll, which found nothing
+
+
+async def test_a_child_of_a_rolled_back_transaction_neither_exists_nor_runs(
+    db: Database,
+) -> None:
+    registry, child_done = parent_and_child(fail_after_enqueue=True)
+    parent_id = await _enqueue(db, registry, PARENT)
+    runner = make_worker(db, registry)
+    running = asyncio.create_task(runner.run())
+    try:
+        for _ in range(100):
+            if (await _job(db, parent_id)).state is JobState.FAILED:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+    finally:
+        runner.stop()
+        await asyncio.wait_for(running, 5)
+    assert (await _job(db, parent_id)).state is JobState.FAILED
+    assert await _children(db) == []
+    assert not child_done.is_set()
+
+
+async def test_a_worker_leaves_kinds_it_does_not_run_queued(db: Database) -> None:
+    registry, child_done = parent_and_child()
+    await _enqueue(db, registry, PARENT)
+    runner = make_worker(db, registry, queues=["imports"])
+    running = asyncio.create_task(runner.run())
+    try:
+        for _ in range(100):
+            if await _children(db):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        runner.stop()
+        await asyncio.wait_for(running, 5)
+    [child] = await _children(db)
+    assert (child.state, child.attempts, child.locked_by) == (JobState.QUEUED, 0, None)
+    assert not child_done.is_set()
+
+
+async def test_run_one_leaves_a_child_queued(db: Database) -> None:
+    """Outside ``run()`` the worker takes nothing: a test steps through the queues itself."""
+    registry, _ = parent_and_child()
+    await _enqueue(db, registry, PARENT)
+    assert await make_worker(db, registry).run_one("imports")
+    [child] = await _children(db)
+    assert child.state is JobState.QUEUED
+
+
+async def test_a_taken_job_waits_for_a_slot_and_stopping_puts_it_back(db: Database) -> None:
+    registry, child_done = parent_and_child()
+    busy = asyncio.Event()
+    release = asyncio.Event()
+
+    @registry.handler("tests.slow-callback", queue=Queue.CALLBACKS)
+    async def slow(_context: JobContext) -> None:
+        busy.set()
+        await release.wait()
+
+    await _enqueue(db, registry, "tests.slow-callback")
+    runner = make_worker(db, registry, concurrency=1, shutdown_grace_seconds=0.2)
+    running = asyncio.create_task(runner.run())
+    try:
+        await _wait_until(busy)
+        await _enqueue(db, registry, PARENT)
+        for _ in range(100):
+            children = await _children(db)
+            if children:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        # Claimed by this worker, but the callbacks queue's one slot is taken.
+        assert [(c.state, c.locked_by) for c in children] == [(JobState.RUNNING, runner.worker_id)]
+        assert not child_done.is_set()
+    finally:
+        runner.stop()
+        release.set()
+        await asyncio.wait_for(running, 5)
+    [child] = await _children(db)
+    assert (child.state, child.attempts, child.locked_by) == (JobState.QUEUED, 0, None)
+    assert not child_done.is_set()
+
+
+async def test_a_child_left_by_a_worker_that_died_is_taken_over_after_its_lease(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry, child_done = parent_and_child()
+    await _enqueue(db, registry, PARENT)
+    dead = make_worker(db, registry, lease_seconds=0.3, worker_id="dead")
+    # It committed the parent, then died before starting the child.
+    monkeypatch.setattr(dead, "_take", lambda _taker: None)
+    running = asyncio.create_task(dead.run())
+    try:
+        for _ in range(100):
+            if await _children(db):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        dead.stop()
+        await asyncio.wait_for(running, 5)
+    [child] = await _children(db)
+    assert (child.state, child.locked_by) == (JobState.RUNNING, "dead")
+
+    heir = make_worker(db, registry, worker_id="heir")
+    running = asyncio.create_task(heir.run())
+    try:
+        await _wait_until(child_done, seconds=5.0)
+    finally:
+        heir.stop()
+        await asyncio.wait_for(running, 5)
+    [child] = await _children(db)
+    assert (child.state, child.attempts, child.locked_by) == (JobState.SUCCEEDED, 2, "heir")
