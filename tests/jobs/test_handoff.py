@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from typing import Any
 
@@ -51,6 +52,13 @@ def count_claims(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     return claims
 
 
+async def idle(runner: worker.Worker) -> None:
+    """Until the worker's first polls are over: a poll holds a slot of its queue, and a
+    child is only taken when its queue has a free one."""
+    await asyncio.sleep(0.3)
+    assert runner._has_room("callbacks")
+
+
 async def _children(db: Database) -> list[Job]:
     async with db.sessions() as session:
         return list((await session.scalars(select(Job).where(Job.kind == CHILD))).all())
@@ -61,11 +69,12 @@ async def test_a_job_queued_by_a_job_runs_in_its_worker_without_a_claim(
 ) -> None:
     claims = count_claims(monkeypatch)
     registry, child_done = parent_and_child()
-    parent_id = await _enqueue(db, registry, PARENT)
     # Polling every 30 s: the child can only be this quick if nobody has to find it.
     runner = make_worker(db, registry, poll_seconds=30.0)
     running = asyncio.create_task(runner.run())
     try:
+        await idle(runner)
+        parent_id = await _enqueue(db, registry, PARENT)  # wakes the imports loop
         await _wait_until(child_done, seconds=3.0)
     finally:
         runner.stop()
@@ -128,7 +137,7 @@ async def test_run_one_leaves_a_child_queued(db: Database) -> None:
     assert child.state is JobState.QUEUED
 
 
-async def test_a_taken_job_waits_for_a_slot_and_stopping_puts_it_back(db: Database) -> None:
+async def test_a_child_whose_queue_has_no_free_slot_is_left_to_the_queue(db: Database) -> None:
     registry, child_done = parent_and_child()
     busy = asyncio.Event()
     release = asyncio.Event()
@@ -139,7 +148,7 @@ async def test_a_taken_job_waits_for_a_slot_and_stopping_puts_it_back(db: Databa
         await release.wait()
 
     await _enqueue(db, registry, "tests.slow-callback")
-    runner = make_worker(db, registry, concurrency=1, shutdown_grace_seconds=0.2)
+    runner = make_worker(db, registry, concurrency=1)
     running = asyncio.create_task(runner.run())
     try:
         await _wait_until(busy)
@@ -149,29 +158,61 @@ async def test_a_taken_job_waits_for_a_slot_and_stopping_puts_it_back(db: Databa
             if children:
                 break
             await asyncio.sleep(0.05)
-        await asyncio.sleep(0.2)
-        # Claimed by this worker, but the callbacks queue's one slot is taken.
-        assert [(c.state, c.locked_by) for c in children] == [(JobState.RUNNING, runner.worker_id)]
-        assert not child_done.is_set()
-    finally:
-        runner.stop()
+        # The callbacks queue's one slot is taken: queued, not claimed and left waiting.
+        assert [(c.state, c.attempts, c.locked_by) for c in children] == [
+            (JobState.QUEUED, 0, None)
+        ]
         release.set()
+        await _wait_until(child_done)
+    finally:
+        release.set()
+        runner.stop()
         await asyncio.wait_for(running, 5)
     [child] = await _children(db)
-    assert (child.state, child.attempts, child.locked_by) == (JobState.QUEUED, 0, None)
-    assert not child_done.is_set()
+    assert (child.state, child.attempts, child.locked_by) == (
+        JobState.SUCCEEDED,
+        1,
+        runner.worker_id,
+    )
+
+
+async def test_a_worker_stopping_puts_a_child_it_took_back_in_the_queue(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = Registry()
+    runners: list[worker.Worker] = []
+
+    @registry.handler(PARENT, queue=Queue.IMPORTS)
+    async def parent(context: JobContext) -> None:
+        await enqueue(context.session, registry, CHILD, {})
+        runners[0].stop()  # before the commit that hands the child over
+
+    @registry.handler(CHILD, queue=Queue.CALLBACKS)
+    async def child(_context: JobContext) -> None:
+        raise AssertionError("a stopping worker started a job")
+
+    runners.append(make_worker(db, registry, poll_seconds=30.0))
+    running = asyncio.create_task(runners[0].run())
+    await idle(runners[0])
+    await _enqueue(db, registry, PARENT)
+    with caplog.at_level(logging.INFO, logger="highseas.jobs.worker"):
+        await asyncio.wait_for(running, 5)
+    [taken] = await _children(db)
+    assert (taken.state, taken.attempts, taken.locked_by) == (JobState.QUEUED, 0, None)
+    assert f"job {taken.id} ({CHILD}) attempt 1 interrupted, released" in caplog.messages
 
 
 async def test_a_child_left_by_a_worker_that_died_is_taken_over_after_its_lease(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     registry, child_done = parent_and_child()
-    await _enqueue(db, registry, PARENT)
-    dead = make_worker(db, registry, lease_seconds=0.3, worker_id="dead")
+    dead = make_worker(db, registry, lease_seconds=0.3, poll_seconds=30.0, worker_id="dead")
     # It committed the parent, then died before starting the child.
     monkeypatch.setattr(dead, "_take", lambda _taker: None)
     running = asyncio.create_task(dead.run())
     try:
+        await idle(dead)
+        await _enqueue(db, registry, PARENT)
         for _ in range(100):
             if await _children(db):
                 break

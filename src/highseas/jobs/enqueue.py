@@ -36,7 +36,7 @@ async def enqueue(
         raise ValueError("max_attempts must be at least 1")
     run_at = run_at or utcnow()
     # Queued by a job whose worker runs this kind: that worker takes it (jobs/handoff.py).
-    taker = handoff.taker_of(session.sync_session, kind, run_at)
+    taker = handoff.taker_of(session.sync_session, kind, registered.queue.value, run_at)
     job = await insert_job(
         session,
         queue=registered.queue.value,

@@ -4,14 +4,15 @@ An import queues its callback's delivery; the worker that ran the import also ru
 Instead of inserting the delivery as queued, waking the callbacks queue and claiming it back
 (a transaction of its own on PostgreSQL, the write lock on SQLite), the worker that is running
 a job offers to take what the job queues: ``enqueue`` then inserts a job of a kind this worker
-runs, due now, already claimed by it (running, attempt 1, leased), and the worker starts it as
-soon as the transaction that queued it commits. A rolled-back transaction takes its jobs with
-it; a worker that dies first leaves them to expire like any lease, and another worker takes
-them over (docs/adr/0002-durable-job-queue.md).
+runs, due now, already claimed by it (running, attempt 1, leased) if its queue has a free slot
+at that moment, and the worker starts it as soon as the transaction that queued it commits. A
+rolled-back transaction takes its jobs with it; a worker that dies first leaves them to expire
+like any lease, and another worker takes them over (docs/adr/0002-durable-job-queue.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -31,6 +32,9 @@ class Taker:
     worker_id: str
     lease_seconds: float
     kinds: frozenset[str]
+    # Whether a queue has a free slot now: when it has none, the job is left to the queue
+    # rather than wait here while its lease runs out.
+    has_room: Callable[[str], bool]
     taken: list[Job] = field(default_factory=list)
 
     def lease_until(self) -> datetime:
@@ -48,9 +52,9 @@ def offer(session: Session, taker: Taker) -> None:
     session.info[_TAKER] = taker
 
 
-def taker_of(session: Session, kind: str, run_at: datetime) -> Taker | None:
-    """Who takes a job of ``kind`` due at ``run_at`` queued in ``session``, if anyone."""
+def taker_of(session: Session, kind: str, queue: str, run_at: datetime) -> Taker | None:
+    """Who takes a job of ``kind`` (on ``queue``) due at ``run_at`` queued in ``session``."""
     taker: Taker | None = session.info.get(_TAKER)
     if taker is None or kind not in taker.kinds or run_at > utcnow():
         return None
-    return taker
+    return taker if taker.has_room(queue) else None

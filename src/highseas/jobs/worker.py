@@ -189,8 +189,12 @@ class Worker:
         for job in taker.committed():
             self._start(self._run_taken(job), job)
 
+    def _has_room(self, queue: str) -> bool:
+        slots = self._slots.get(queue)
+        return slots is not None and not slots.locked()
+
     async def _run_taken(self, job: Job) -> None:
-        """A handed-off job: already claimed; it waits for a slot of its queue like a claim."""
+        """A handed-off job: already claimed; it takes a slot of its queue like a claim."""
         slots = self._slots.get(job.queue)
         if slots is None or not await self._acquire_slot(slots):
             # Stopping: back to the queue for whichever worker claims next (or, if the
@@ -242,12 +246,16 @@ class Worker:
             )
 
     async def _drain(self) -> None:
-        if not self._running:
-            return
-        _, late = await asyncio.wait(set(self._running), timeout=self.shutdown_grace_seconds)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
+        deadline = time.monotonic() + self.shutdown_grace_seconds
+        # Until none is left: a job that completes while draining may hand this worker
+        # another (jobs/handoff.py), which then puts it back in the queue.
+        while self._running:
+            grace = max(deadline - time.monotonic(), 0.0)
+            _, late = await asyncio.wait(set(self._running), timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+            await asyncio.sleep(0)  # the done callbacks that take them off the set
 
     async def _process(self, job: Job) -> None:
         # A job of a batch names it in its payload: its log records carry the batch's unique_id.
@@ -268,7 +276,9 @@ class Worker:
         metrics.JOB_WAIT_SECONDS.labels(job.queue, job.kind).observe(waited)
         started = time.monotonic()
         async with self.database.sessions() as session:
-            taker = handoff.Taker(self.worker_id, self.lease_seconds, self._kinds_taken)
+            taker = handoff.Taker(
+                self.worker_id, self.lease_seconds, self._kinds_taken, self._has_room
+            )
             if taker.kinds:
                 handoff.offer(session.sync_session, taker)
             context = JobContext(
