@@ -64,6 +64,15 @@ async def _children(db: Database) -> list[Job]:
         return list((await session.scalars(select(Job).where(Job.kind == CHILD))).all())
 
 
+async def _child_queued(db: Database) -> list[Job]:
+    """The children, once the parent has committed one (at most 5 s)."""
+    for _ in range(100):
+        if children := await _children(db):
+            return children
+        await asyncio.sleep(0.05)
+    raise AssertionError("the parent queued no child")
+
+
 async def test_a_job_queued_by_a_job_runs_in_its_worker_without_a_claim(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -116,10 +125,7 @@ async def test_a_worker_leaves_kinds_it_does_not_run_queued(db: Database) -> Non
     runner = make_worker(db, registry, queues=["imports"])
     running = asyncio.create_task(runner.run())
     try:
-        for _ in range(100):
-            if await _children(db):
-                break
-            await asyncio.sleep(0.05)
+        await _child_queued(db)
     finally:
         runner.stop()
         await asyncio.wait_for(running, 5)
@@ -153,11 +159,7 @@ async def test_a_child_whose_queue_has_no_free_slot_is_left_to_the_queue(db: Dat
     try:
         await _wait_until(busy)
         await _enqueue(db, registry, PARENT)
-        for _ in range(100):
-            children = await _children(db)
-            if children:
-                break
-            await asyncio.sleep(0.05)
+        children = await _child_queued(db)
         # The callbacks queue's one slot is taken: queued, not claimed and left waiting.
         assert [(c.state, c.attempts, c.locked_by) for c in children] == [
             (JobState.QUEUED, 0, None)
@@ -213,10 +215,7 @@ async def test_a_child_left_by_a_worker_that_died_is_taken_over_after_its_lease(
     try:
         await idle(dead)
         await _enqueue(db, registry, PARENT)
-        for _ in range(100):
-            if await _children(db):
-                break
-            await asyncio.sleep(0.05)
+        await _child_queued(db)
     finally:
         dead.stop()
         await asyncio.wait_for(running, 5)
