@@ -679,7 +679,7 @@ async def test_an_import_whose_last_holder_died_fails_with_a_callback(
             worker_id="crashed",
             lease_seconds=0.05,
         )
-    assert claimed is not None and claimed.payload["batch_id"] == unique_id
+    assert claimed is not None and claimed.job.payload["batch_id"] == unique_id
     await asyncio.sleep(0.1)
 
     worker = Worker.from_settings(db, settings, registry=registry)

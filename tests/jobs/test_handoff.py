@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +11,7 @@ from sqlalchemy import select
 from highseas.db import Database
 from highseas.jobs import JobContext, PermanentJobError, Queue, Registry, enqueue, worker
 from highseas.models import Job, JobState
-from tests.jobs.test_worker import _enqueue, _job, _wait_until, make_worker
+from tests.jobs.test_worker import _enqueue, _job, _wait_until, count_claims, make_worker
 
 PARENT, CHILD = "tests.parent", "tests.child"
 
@@ -38,18 +36,6 @@ def parent_and_child(
         child_done.set()
 
     return registry, child_done
-
-
-def count_claims(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    claims: Counter[str] = Counter()
-    claim = worker.claim
-
-    async def counted(session: Any, *, queue: str, **kwargs: Any) -> Job | None:
-        claims[queue] += 1
-        return await claim(session, queue=queue, **kwargs)
-
-    monkeypatch.setattr(worker, "claim", counted)
-    return claims
 
 
 async def idle(runner: worker.Worker) -> None:

@@ -52,13 +52,14 @@ async def _enqueue(
 
 async def _claim(db: Database, worker_id: str, queue: str = "default") -> Job | None:
     async with db.transaction() as session:
-        return await claim(
+        claimed = await claim(
             session,
             queue=queue,
             kinds=make_registry().kinds(queue),
             worker_id=worker_id,
             lease_seconds=LEASE,
         )
+    return None if claimed is None else claimed.job
 
 
 async def _get(db: Database, job_id: int) -> Job:
@@ -125,6 +126,27 @@ async def test_claim_takes_due_jobs_oldest_first_and_only_once(db: Database) -> 
     assert job.locked_by == "w1"
     assert job.locked_until is not None and job.locked_until > utcnow()
     assert (await _get(db, later)).state is JobState.QUEUED
+
+
+async def test_a_claim_says_whether_another_job_of_its_queue_is_due(db: Database) -> None:
+    now = utcnow()
+    await _enqueue(db, run_at=now - timedelta(seconds=2))
+    await _enqueue(db, run_at=now - timedelta(seconds=1))
+    await _enqueue(db, run_at=now + timedelta(hours=1))  # not due
+    await _enqueue(db, "tests.import")  # another queue
+
+    async def more() -> bool | None:
+        async with db.transaction() as session:
+            claimed = await claim(
+                session,
+                queue="default",
+                kinds=make_registry().kinds("default"),
+                worker_id="w1",
+                lease_seconds=LEASE,
+            )
+        return None if claimed is None else claimed.more
+
+    assert [await more(), await more(), await more()] == [True, False, None]
 
 
 async def test_claim_respects_queue_and_registered_kinds(db: Database) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -12,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from highseas.clock import utcnow
 from highseas.db import Database
 from highseas.jobs import JobContext, LeaseLost, PermanentJobError, Queue, Registry, Worker, enqueue
+from highseas.jobs import worker as worker_module
+from highseas.jobs.queue import Claimed
 from highseas.jobs.worker import pool_size
 from highseas.models import Agent, Job, JobState
 
@@ -37,6 +41,18 @@ def make_worker(
         shutdown_grace_seconds=shutdown_grace_seconds,
         worker_id=worker_id,
     )
+
+
+def count_claims(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    claims: Counter[str] = Counter()
+    claim = worker_module.claim
+
+    async def counted(session: Any, *, queue: str, **kwargs: Any) -> Claimed | None:
+        claims[queue] += 1
+        return await claim(session, queue=queue, **kwargs)
+
+    monkeypatch.setattr(worker_module, "claim", counted)
+    return claims
 
 
 async def _enqueue(db: Database, registry: Registry, kind: str, **payload: object) -> int:
@@ -515,3 +531,28 @@ async def test_a_job_committed_in_this_process_wakes_the_worker(db: Database) ->
     assert not ran.is_set()
     worker.stop()
     await running
+
+
+async def test_the_last_job_of_a_queue_costs_no_empty_claim(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim says whether more is due: after the last job the loop waits for a wake-up."""
+    claims = count_claims(monkeypatch)
+    registry = Registry()
+    ran = asyncio.Event()
+
+    @registry.handler("tests.last")
+    async def last(_context: JobContext) -> None:
+        ran.set()
+
+    worker = make_worker(db, registry, queues=["default"], concurrency=2, poll_seconds=30.0)
+    running = asyncio.create_task(worker.run())
+    try:
+        await asyncio.sleep(0.3)  # the first poll found nothing
+        await _enqueue(db, registry, "tests.last")  # the wake-up
+        await _wait_until(ran)
+        await asyncio.sleep(0.3)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(running, 5)
+    assert claims["default"] == 2  # the first poll and the job's claim, nothing after it

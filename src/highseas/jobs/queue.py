@@ -14,15 +14,18 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     and_,
     bindparam,
     case,
+    column,
     delete,
     func,
     literal,
     null,
     select,
+    text,
     true,
     update,
 )
@@ -98,6 +101,23 @@ def _oldest(*conditions: ColumnElement[bool]) -> Any:
     )
 
 
+# Whether the queue holds another due job: the claim loop then claims again at once, and
+# otherwise waits for a wake-up instead of spending a claim to find the queue empty. Text,
+# because SQLAlchemy renders a subquery in SQLite's RETURNING without its table qualifiers.
+_MORE = (
+    text(
+        "EXISTS (SELECT 1 FROM jobs AS other WHERE other.queue = :of_queue"
+        " AND other.kind IN :of_kinds AND other.state = :queued AND other.run_at <= :now"
+        " AND other.id <> jobs.id)"
+    )
+    .bindparams(
+        bindparam("of_kinds", expanding=True),
+        bindparam("queued", JobState.QUEUED.value),
+        bindparam("now", type_=UTCDateTime()),
+    )
+    .columns(column("more", Boolean()))
+)
+
 # Built once (a claim runs for every job). One OR of both states made SQLite read every job
 # of the queue, finished ones included, and sort them, at each claim (bench/README.md).
 _CLAIM = (
@@ -121,9 +141,16 @@ _CLAIM = (
         locked_by=bindparam("claimer"),
         locked_until=bindparam("until", type_=UTCDateTime()),
     )
-    .returning(Job)
+    .returning(Job, _MORE.scalar_subquery())
     .execution_options(synchronize_session=False, populate_existing=True)
 )
+
+
+@dataclass(frozen=True)
+class Claimed:
+    job: Job
+    # Another job of the queue was due when this one was claimed (another worker may take it).
+    more: bool
 
 
 async def claim(
@@ -134,7 +161,7 @@ async def claim(
     worker_id: str,
     lease_seconds: float,
     on_abandoned: Callable[[AsyncSession, Job, str], Awaitable[None]] | None = None,
-) -> Job | None:
+) -> Claimed | None:
     """Take the next ready job of ``queue`` among ``kinds`` (oldest ``run_at`` first), or None.
 
     Ready means running with an expired lease (its worker died), taken first, or queued and
@@ -158,9 +185,12 @@ async def claim(
             "claimer": worker_id,
             "until": now + timedelta(seconds=lease_seconds),
         }
-        job = (await session.scalars(_CLAIM, parameters)).one_or_none()
-        if job is None or job.attempts <= job.max_attempts:
-            return job
+        row = (await session.execute(_CLAIM, parameters)).one_or_none()
+        if row is None:
+            return None
+        job, more = row
+        if job.attempts <= job.max_attempts:
+            return Claimed(job, bool(more))
         error = await _fail_abandoned(session, job, now)
         if on_abandoned is not None:
             await on_abandoned(session, job, error)

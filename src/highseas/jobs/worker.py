@@ -25,7 +25,15 @@ from highseas.config import Settings
 from highseas.db import Database
 from highseas.jobs import handoff, notify, wakeup
 from highseas.jobs.backoff import retry_delay
-from highseas.jobs.queue import Lease, claim, complete, heartbeat, release, retry_or_fail
+from highseas.jobs.queue import (
+    Claimed,
+    Lease,
+    claim,
+    complete,
+    heartbeat,
+    release,
+    retry_or_fail,
+)
 from highseas.jobs.registry import (
     JobContext,
     LeaseLost,
@@ -137,10 +145,10 @@ class Worker:
 
     async def run_one(self, queue: str) -> bool:
         """Claim and run one job of ``queue`` to its end; False if none was ready."""
-        job = await self._claim(queue)
-        if job is None:
+        claimed = await self._claim(queue)
+        if claimed is None:
             return False
-        await self._process(job)
+        await self._process(claimed.job)
         return True
 
     async def _claim_loop(self, queue: Queue) -> None:
@@ -151,7 +159,7 @@ class Worker:
             while await self._acquire_slot(slots):
                 woken.clear()  # before the claim: a job committed after it ends the wait
                 try:
-                    job = await self._claim(queue)
+                    claimed = await self._claim(queue)
                 except Exception as exc:
                     slots.release()
                     failures += 1
@@ -169,12 +177,15 @@ class Worker:
                     await self._sleep(delay)
                     continue
                 failures = 0
-                if job is None:
+                if claimed is None:
                     slots.release()
                     await self._sleep(self.poll_seconds, until=woken)
                     continue
-                task = self._start(self._process(job), job)
+                task = self._start(self._process(claimed.job), claimed.job)
                 task.add_done_callback(lambda _: slots.release())
+                if not claimed.more:
+                    # The queue is empty: wait as after an empty claim, without making one.
+                    await self._sleep(self.poll_seconds, until=woken)
         finally:
             wakeup.forget(queue, woken)
 
@@ -234,7 +245,7 @@ class Worker:
         for waiting in pending:
             waiting.cancel()
 
-    async def _claim(self, queue: str) -> Job | None:
+    async def _claim(self, queue: str) -> Claimed | None:
         async with self.database.transaction() as session:
             return await claim(
                 session,
