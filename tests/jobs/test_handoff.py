@@ -105,6 +105,39 @@ async def test_a_child_of_a_rolled_back_transaction_neither_exists_nor_runs(
     assert not child_done.is_set()
 
 
+async def test_a_child_of_a_rolled_back_savepoint_is_not_run(db: Database) -> None:
+    registry = Registry()
+    child_ran = asyncio.Event()
+
+    @registry.handler(PARENT, queue=Queue.IMPORTS)
+    async def parent(context: JobContext) -> None:
+        with pytest.raises(RuntimeError):
+            async with context.session.begin_nested():
+                await enqueue(context.session, registry, CHILD, {})
+                raise RuntimeError("this part of the job changed its mind")
+
+    @registry.handler(CHILD, queue=Queue.CALLBACKS)
+    async def child(_context: JobContext) -> None:
+        child_ran.set()
+
+    runner = make_worker(db, registry, poll_seconds=30.0)
+    running = asyncio.create_task(runner.run())
+    try:
+        await idle(runner)
+        parent_id = await _enqueue(db, registry, PARENT)
+        for _ in range(100):
+            if (await _job(db, parent_id)).state is JobState.SUCCEEDED:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+    finally:
+        runner.stop()
+        await asyncio.wait_for(running, 5)
+    assert (await _job(db, parent_id)).state is JobState.SUCCEEDED
+    assert await _children(db) == []
+    assert not child_ran.is_set()
+
+
 async def test_a_worker_leaves_kinds_it_does_not_run_queued(db: Database) -> None:
     registry, child_done = parent_and_child()
     await _enqueue(db, registry, PARENT)

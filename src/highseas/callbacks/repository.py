@@ -110,12 +110,9 @@ async def add(session: AsyncSession, row: CallbackMessage | CallbackAttempt) -> 
     await session.flush()
 
 
-async def message(
-    session: AsyncSession, message_id: str, *, for_update: bool = False
-) -> CallbackMessage | None:
-    query = select(CallbackMessage).where(CallbackMessage.id == message_id)
-    if for_update:
-        query = query.with_for_update()
+async def locked_message(session: AsyncSession, message_id: str) -> CallbackMessage | None:
+    """The message, locked until the commit (PostgreSQL) so that its attempt is recorded once."""
+    query = select(CallbackMessage).where(CallbackMessage.id == message_id).with_for_update()
     return (
         await session.execute(query.execution_options(populate_existing=True))
     ).scalar_one_or_none()

@@ -330,7 +330,7 @@ async def record_attempt(
     settings: Settings,
 ) -> None:
     """Log the attempt; if the job still owns the message, settle it or schedule the next try."""
-    message = await repository.message(session, message_id, for_update=True)
+    message = await repository.locked_message(session, message_id)
     if message is None:
         return
     await _log(session, message, outcome)
