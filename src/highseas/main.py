@@ -86,6 +86,8 @@ def create_app(
 
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    # Routes are matched in order: the hot path (an accept) first.
+    app.include_router(imports_router)
     app.include_router(agents_router)
     app.include_router(users_router)
     app.include_router(callbacks_router)
@@ -95,7 +97,6 @@ def create_app(
     app.include_router(call_tasks_router)
     app.include_router(batches_router)
     app.include_router(downloads_router)
-    app.include_router(imports_router)
     _add_probes(app)
     if settings.metrics_enabled:
         _add_metrics(app)

@@ -44,10 +44,9 @@ async def _enqueue(
     max_attempts: int | None = None,
 ) -> int:
     async with db.transaction() as session:
-        job = await enqueue(
+        return await enqueue(
             session, make_registry(), kind, {"n": 1}, run_at=run_at, max_attempts=max_attempts
         )
-        return job.id
 
 
 async def _claim(db: Database, worker_id: str, queue: str = "default") -> Job | None:
@@ -81,8 +80,8 @@ def _lease(job: Job) -> Lease:
 
 async def test_enqueue_fills_in_queue_and_attempts_from_the_registry(db: Database) -> None:
     async with db.transaction() as session:
-        job = await enqueue(session, make_registry(), "tests.import", {"rows": (1, 2)})
-    stored = await _get(db, job.id)
+        job_id = await enqueue(session, make_registry(), "tests.import", {"rows": (1, 2)})
+    stored = await _get(db, job_id)
     assert stored.queue == "imports"
     assert stored.state is JobState.QUEUED
     assert stored.attempts == 0

@@ -26,10 +26,12 @@ async def _jobs(db: Database, states: list[tuple[JobState, int]]) -> list[int]:
     ids = []
     async with db.transaction() as session:
         for state, days in states:
-            job = await enqueue(session, registry, "tests.noop", {})
+            job_id = await enqueue(session, registry, "tests.noop", {})
             finished = utcnow() - timedelta(days=days) if state != JobState.QUEUED else None
-            job.state, job.finished_at = state, finished
-            ids.append(job.id)
+            await session.execute(
+                update(Job).where(Job.id == job_id).values(state=state, finished_at=finished)
+            )
+            ids.append(job_id)
     return ids
 
 

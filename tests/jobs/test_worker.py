@@ -57,7 +57,7 @@ def count_claims(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
 
 async def _enqueue(db: Database, registry: Registry, kind: str, **payload: object) -> int:
     async with db.transaction() as session:
-        return (await enqueue(session, registry, kind, dict(payload))).id
+        return await enqueue(session, registry, kind, dict(payload))
 
 
 async def _job(db: Database, job_id: int) -> Job:

@@ -96,11 +96,10 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float, what: 
 async def enqueue_sleeps(db: Database, log: Path, count: int, seconds: float) -> list[int]:
     registry = build_registry()
     async with db.transaction() as session:
-        jobs = [
+        return [
             await enqueue(session, registry, "tests.sleep", {"log": str(log), "seconds": seconds})
             for _ in range(count)
         ]
-    return [job.id for job in jobs]
 
 
 def events(log: Path) -> list[Event]:

@@ -15,15 +15,20 @@ _bearer = HTTPBearer(
 )
 
 
-async def _caller(
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Caller:
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    """The request's Bearer token, else 401 ``token_missing``."""
     if credentials is None or not credentials.credentials:
         raise Unauthenticated(
             "缺少访问令牌：请在请求头中携带 Authorization: Bearer <token>", reason="token_missing"
         )
-    return await service.authenticate(session, credentials.credentials)
+    return credentials.credentials
+
+
+async def _caller(session: SessionDep, credentials: BearerDep) -> Caller:
+    return await service.authenticate(session, bearer_token(credentials))
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]

@@ -72,7 +72,11 @@ async def revoke_token(session: AsyncSession, token: str) -> AgentToken:
 
 
 async def authenticate(session: AsyncSession, token: str) -> Caller:
-    found = await repository.token_by_hash(session, hash_token(token))
+    return caller_of(await repository.token_by_hash(session, hash_token(token)))
+
+
+def caller_of(found: tuple[AgentToken, Agent] | None) -> Caller:
+    """The caller behind a token looked up by its hash (None: unknown), else 401."""
     if found is None:
         raise Unauthenticated("访问令牌无效", reason="token_invalid")
     record, agent = found

@@ -42,19 +42,22 @@ async def accept(
     encryption: bool = False,
     task_id: uuid.UUID | None = None,
     batch_id: uuid.UUID | None = None,
-) -> Batch:
-    batch = Batch(
-        id=batch_id or uuid.uuid4(),
+) -> uuid.UUID:
+    """Write the batch and its job; the batch's id (its ``unique_id``)."""
+    batch_id = batch_id or uuid.uuid4()
+    await repository.add(
+        session,
+        id=batch_id,
         agent_id=user.agent_id,
         user_id=user.id,
         type=type,
         task_id=task_id,
         request=request,
         encryption=encryption,
+        accepted_at=utcnow(),
     )
-    repository.add(session, batch)
-    await enqueue(session, registry, job_kind, {"batch_id": str(batch.id)})
-    return batch
+    await enqueue(session, registry, job_kind, {"batch_id": str(batch_id)})
+    return batch_id
 
 
 async def start(session: AsyncSession, batch_id: uuid.UUID) -> Batch | None:

@@ -33,6 +33,17 @@ _ENDPOINT_OF = select(CallbackEndpoint).where(
 )
 
 
+_CONFIGURED = select(CallbackEndpoint.id).where(
+    CallbackEndpoint.agent_id == bindparam("agent_id"),
+    CallbackEndpoint.type == bindparam("type"),
+)
+
+
+async def is_configured(session: AsyncSession, agent_id: uuid.UUID, type: CallbackType) -> bool:
+    parameters = {"agent_id": agent_id, "type": type}
+    return (await session.execute(_CONFIGURED, parameters)).first() is not None
+
+
 async def endpoint_of(
     session: AsyncSession, agent_id: uuid.UUID, type: CallbackType
 ) -> CallbackEndpoint | None:

@@ -126,7 +126,7 @@ async def rotate_secret(
 
 
 async def is_configured(session: AsyncSession, agent_id: uuid.UUID, type: CallbackType) -> bool:
-    return await repository.endpoint_of(session, agent_id, type) is not None
+    return await repository.is_configured(session, agent_id, type)
 
 
 async def require_configured(
@@ -393,9 +393,9 @@ async def _schedule(
 ) -> None:
     # The job does not read batch_id: the worker tags the attempt's log records with it.
     payload = {"message_id": message.id, "attempt": attempt, "batch_id": str(message.batch_id)}
-    job = await enqueue(session, registry, DELIVERY_JOB, payload, run_at=run_at)
+    job_id = await enqueue(session, registry, DELIVERY_JOB, payload, run_at=run_at)
     message.state = DeliveryState.PENDING
-    message.job_id = job.id
+    message.job_id = job_id
     message.next_attempt_at = run_at
     await session.flush()
 

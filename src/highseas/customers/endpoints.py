@@ -32,8 +32,8 @@ async def async_customer(
     """Queue up to 200 rows for the pool; the result is on identification/{unique_id} and in
     the ``api_async_customer`` callback. With ``encryption``, rows' phone and company are
     cipher text."""
-    batch = await service.accept_async_customer(session, registry, user, body, settings)
-    return ok(UniqueId(unique_id=batch.id), "数据已提交，处理结果请在回调中查收")
+    batch_id = await service.accept_async_customer(session, registry, user, body, settings)
+    return ok(UniqueId(unique_id=batch_id), "数据已提交，处理结果请在回调中查收")
 
 
 @router.get(

@@ -36,7 +36,7 @@ from highseas.errors import NotFound, PayloadTooLarge, ValidationFailed
 from highseas.ids import parse_uuid
 from highseas.jobs import Registry
 from highseas.metrics import POOL_ROWS
-from highseas.models import Batch, BatchType, Component, Customer, User
+from highseas.models import BatchType, Component, Customer, User
 from highseas.models.base import new_public_id
 from highseas.phones import OPERATOR_NAMES, Operator
 from highseas.sqlite_driver import offloaded
@@ -403,9 +403,9 @@ async def accept_async_customer(
     user: User,
     given: AsyncCustomerIn,
     settings: Settings,
-) -> Batch:
-    """Queue the rows. The batch records whether they are cipher text (asked for, and the
-    agent has encryption on, now): the job decrypts them row by row."""
+) -> uuid.UUID:
+    """Queue the rows; the batch's id. The batch records whether they are cipher text (asked
+    for, and the agent has encryption on, now): the job decrypts them row by row."""
     if len(given.data) > MAX_ASYNC_ROWS:
         raise PayloadTooLarge(
             f"参数 data 最多 {MAX_ASYNC_ROWS} 行，收到 {len(given.data)} 行；更多请分批提交或使用 "

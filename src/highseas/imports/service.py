@@ -95,7 +95,7 @@ async def accept(
         # Waits for this user's pool writes in flight, so the bound holds what was committed.
         "snapshot_last_id": await snapshot_lock.snapshot_bound(session, user.id),
     }
-    batch = await batches.accept(
+    return await batches.accept(
         session,
         registry,
         user=user,
@@ -106,7 +106,6 @@ async def accept(
         task_id=task.id,
         batch_id=batch_id,
     )
-    return batch.id
 
 
 async def run_import(

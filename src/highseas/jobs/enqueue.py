@@ -10,9 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas.clock import utcnow
 from highseas.jobs import handoff, wakeup
-from highseas.jobs.queue import insert_job
+from highseas.jobs.queue import insert_claimed, insert_job
 from highseas.jobs.registry import Registry
-from highseas.models import Job
 
 
 async def enqueue(
@@ -23,8 +22,9 @@ async def enqueue(
     *,
     run_at: datetime | None = None,
     max_attempts: int | None = None,
-) -> Job:
-    """Add a job in the caller's transaction: it exists only if that transaction commits."""
+) -> int:
+    """Add a job in the caller's transaction (it exists only if that transaction commits); its
+    id."""
     registered = registry.lookup(kind)
     try:
         encoded = json.dumps(payload, allow_nan=False)
@@ -35,21 +35,27 @@ async def enqueue(
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
     run_at = run_at or utcnow()
+    queue = registered.queue.value
+    # Stored as it will be read back, so the handler sees lists where the caller had tuples.
+    stored = json.loads(encoded)
     # Queued by a job whose worker runs this kind: that worker takes it (jobs/handoff.py).
-    taker = handoff.taker_of(session.sync_session, kind, registered.queue.value, run_at)
-    job = await insert_job(
-        session,
-        queue=registered.queue.value,
-        kind=kind,
-        # Stored as it will be read back, so the handler sees lists where the caller had tuples.
-        payload=json.loads(encoded),
-        max_attempts=max_attempts,
-        run_at=run_at,
-        claimed_by=None if taker is None else (taker.worker_id, taker.lease_until()),
-    )
+    taker = handoff.taker_of(session.sync_session, kind, queue, run_at)
     if taker is not None:
+        job = await insert_claimed(
+            session,
+            queue=queue,
+            kind=kind,
+            payload=stored,
+            max_attempts=max_attempts,
+            run_at=run_at,
+            worker_id=taker.worker_id,
+            locked_until=taker.lease_until(),
+        )
         taker.taken.append(job)
-    else:
-        # Woken on commit: this process's workers, and others through jobs/notify.py.
-        wakeup.note(session.sync_session, registered.queue.value)
-    return job
+        return job.id
+    job_id = await insert_job(
+        session, queue=queue, kind=kind, payload=stored, max_attempts=max_attempts, run_at=run_at
+    )
+    # Woken on commit: this process's workers, and others through jobs/notify.py.
+    wakeup.note(session.sync_session, queue)
+    return job_id

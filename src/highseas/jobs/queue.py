@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     Boolean,
     ColumnElement,
+    Table,
     and_,
     bindparam,
     case,
     column,
     delete,
     func,
+    insert,
     literal,
     null,
     select,
@@ -53,6 +55,12 @@ class Lease:
     attempt: int
 
 
+_JOBS: Table = Job.__table__  # type: ignore[assignment]
+# A plain INSERT, not an ORM flush: the unit of work cost more than the statement (an
+# accept's profile, bench/README.md), and a queued job is not read back by who queued it.
+_INSERT_QUEUED = insert(Job).values(state=JobState.QUEUED, attempts=0).returning(Job.id)
+
+
 async def insert_job(
     session: AsyncSession,
     *,
@@ -61,23 +69,46 @@ async def insert_job(
     payload: dict[str, Any],
     max_attempts: int,
     run_at: datetime,
-    claimed_by: tuple[str, datetime] | None = None,
+) -> int:
+    """Add a queued job in the caller's transaction (never committed here); its id."""
+    now = utcnow()
+    values = {
+        "queue": queue,
+        "kind": kind,
+        "payload": payload,
+        "max_attempts": max_attempts,
+        "run_at": run_at,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return int((await session.execute(_INSERT_QUEUED, values)).scalar_one())
+
+
+async def insert_claimed(
+    session: AsyncSession,
+    *,
+    queue: str,
+    kind: str,
+    payload: dict[str, Any],
+    max_attempts: int,
+    run_at: datetime,
+    worker_id: str,
+    locked_until: datetime,
 ) -> Job:
-    """Add a job row in the caller's transaction (flushed, never committed): queued, or
-    already claimed (running, attempt 1) by ``claimed_by``'s worker until its lease ends."""
+    """Add a job already claimed by ``worker_id`` (running, attempt 1) until ``locked_until``,
+    flushed through the session: the object says afterwards whether a savepoint rollback took
+    the row back (jobs/handoff.py)."""
     job = Job(
         queue=queue,
         kind=kind,
         payload=payload,
-        state=JobState.QUEUED,
-        attempts=0,
+        state=JobState.RUNNING,
+        attempts=1,
         max_attempts=max_attempts,
         run_at=run_at,
+        locked_by=worker_id,
+        locked_until=locked_until,
     )
-    if claimed_by is not None:
-        job.state = JobState.RUNNING
-        job.attempts = 1
-        job.locked_by, job.locked_until = claimed_by
     session.add(job)
     await session.flush()
     return job

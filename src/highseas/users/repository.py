@@ -3,11 +3,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
-from highseas.models import SubUser, User
+from highseas.models import Agent, AgentToken, SubUser, User
 
 
 async def add(session: AsyncSession, account: User | SubUser) -> None:
@@ -15,18 +15,23 @@ async def add(session: AsyncSession, account: User | SubUser) -> None:
     await session.flush()
 
 
-# Built once: building a statement and its cache key cost about as much as running it,
-# on every request (the accept path's profile in bench/README.md).
-_USER_OF_AGENT = select(User).where(
-    User.id == bindparam("user_id"), User.agent_id == bindparam("agent_id")
+# The token's agent and the path's user (None when not the agent's) in one query. Built
+# once: building a statement and its cache key cost about as much as running it, on every
+# request (the accept path's profile in bench/README.md).
+_TOKEN_AND_USER = (
+    select(AgentToken, Agent, User)
+    .join(Agent, Agent.id == AgentToken.agent_id)
+    .outerjoin(User, and_(User.id == bindparam("user_id"), User.agent_id == Agent.id))
+    .where(AgentToken.token_hash == bindparam("token_hash"))
 )
 
 
-async def user_of_agent(
-    session: AsyncSession, agent_id: uuid.UUID, user_id: uuid.UUID
-) -> User | None:
-    parameters = {"user_id": user_id, "agent_id": agent_id}
-    return (await session.execute(_USER_OF_AGENT, parameters)).scalar_one_or_none()
+async def token_and_user(
+    session: AsyncSession, token_hash: str, user_id: uuid.UUID | None
+) -> tuple[AgentToken, Agent, User | None] | None:
+    parameters = {"token_hash": token_hash, "user_id": user_id}
+    row = (await session.execute(_TOKEN_AND_USER, parameters)).one_or_none()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 async def sub_user_of_user(

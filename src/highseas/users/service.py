@@ -10,6 +10,8 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from highseas.agents import service as agents
+from highseas.agents.tokens import hash_token
 from highseas.envelope import PageParams
 from highseas.errors import Forbidden
 from highseas.ids import parse_uuid
@@ -18,9 +20,13 @@ from highseas.users import repository
 from highseas.users.schemas import AccountCreate
 
 
-async def owned_user(session: AsyncSession, agent_id: uuid.UUID, user_id: str | uuid.UUID) -> User:
-    parsed = parse_uuid(user_id)
-    user = None if parsed is None else await repository.user_of_agent(session, agent_id, parsed)
+async def owned_user_of_token(session: AsyncSession, token: str, user_id: str) -> User:
+    """The user ``user_id``, a main account of the agent behind ``token`` (401 as
+    ``agents.service.authenticate``), else 403. One query for both: every request on a
+    user's resources starts with it."""
+    found = await repository.token_and_user(session, hash_token(token), parse_uuid(user_id))
+    agents.caller_of(None if found is None else (found[0], found[1]))
+    user = None if found is None else found[2]
     if user is None:
         raise Forbidden(f"无权访问用户 {user_id}：该用户不属于当前代理", reason="user_forbidden")
     return user
