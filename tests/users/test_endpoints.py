@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import httpx
 import pytest
 
+from highseas.agents import service as agents
 from highseas.db import Database
 from highseas.errors import Forbidden
+from highseas.models import AgentToken
 from highseas.users import service as users
 from highseas.users.schemas import AccountCreate
 from tests.fixtures.assertions import assert_error
@@ -126,3 +129,33 @@ async def test_auth_comes_before_ownership(client: httpx.AsyncClient, db: Databa
     user = await make_user(db, agent)
     response = await client.get(f"/agent-api/user/{user.id}/subset_users")
     assert_error(response, 401, "token_missing")
+
+
+async def test_a_users_resources_check_the_token_before_the_user(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """The token and the path's user are looked up together: every 401 of ``/token`` holds,
+    for the agent's own user as for a stranger's or a malformed id."""
+    agent = await make_agent(db)
+    user = await make_user(db, agent)
+    async with db.transaction() as session:
+        expiring = await agents.issue_token(
+            session, uuid.UUID(agent.agent_id), expires_in=timedelta(seconds=3600)
+        )
+        revoked = await agents.issue_token(session, uuid.UUID(agent.agent_id))
+        await agents.revoke_token(session, revoked.token)
+        record = await session.get(AgentToken, expiring.record.id)
+        assert record is not None
+        record.expires_at = record.created_at - timedelta(seconds=1)
+    cases = {
+        "token_missing": {},
+        "token_invalid": {"Authorization": "Bearer hs_forged"},
+        "token_revoked": {"Authorization": f"Bearer {revoked.token}"},
+        "token_expired": {"Authorization": f"Bearer {expiring.token}"},
+    }
+    for reason, headers in cases.items():
+        for user_id in (str(user.id), str(uuid.uuid4()), "not-a-uuid"):
+            response = await client.get(f"/agent-api/user/{user_id}/subset_users", headers=headers)
+            assert_error(response, 401, reason)
+    ok = await client.get(f"/agent-api/user/{user.id}/subset_users", headers=agent.headers)
+    assert ok.status_code == 200

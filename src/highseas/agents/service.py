@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +23,16 @@ class Caller:
     agent_id: uuid.UUID
     agent_name: str
     token: AgentToken
+
+
+class TokenState(Protocol):
+    """What decides whether a token is valid: a token row, or those two columns of it."""
+
+    @property
+    def revoked_at(self) -> datetime | None: ...
+
+    @property
+    def expires_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -72,20 +83,24 @@ async def revoke_token(session: AsyncSession, token: str) -> AgentToken:
 
 
 async def authenticate(session: AsyncSession, token: str) -> Caller:
-    return caller_of(await repository.token_by_hash(session, hash_token(token)))
-
-
-def caller_of(found: tuple[AgentToken, Agent] | None) -> Caller:
-    """The caller behind a token looked up by its hash (None: unknown), else 401."""
+    found = await repository.token_by_hash(session, hash_token(token))
     if found is None:
-        raise Unauthenticated("访问令牌无效", reason="token_invalid")
+        raise _invalid_token()
     record, agent = found
-    if record.revoked_at is not None:
-        raise Unauthenticated("访问令牌已被吊销", reason="token_revoked")
-    if _expired(record.expires_at):
-        raise Unauthenticated("访问令牌已过期", reason="token_expired")
+    check_token(record)
     return Caller(agent_id=agent.id, agent_name=agent.name, token=record)
 
 
-def _expired(expires_at: datetime | None) -> bool:
-    return expires_at is not None and expires_at <= utcnow()
+def check_token(token: TokenState | None) -> None:
+    """401 unless the token looked up by its hash exists (not None), is not revoked and has
+    not expired."""
+    if token is None:
+        raise _invalid_token()
+    if token.revoked_at is not None:
+        raise Unauthenticated("访问令牌已被吊销", reason="token_revoked")
+    if token.expires_at is not None and token.expires_at <= utcnow():
+        raise Unauthenticated("访问令牌已过期", reason="token_expired")
+
+
+def _invalid_token() -> Unauthenticated:
+    return Unauthenticated("访问令牌无效", reason="token_invalid")

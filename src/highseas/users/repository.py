@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
-from highseas.models import Agent, AgentToken, SubUser, User
+from highseas.models import AgentToken, SubUser, User
 
 
 async def add(session: AsyncSession, account: User | SubUser) -> None:
@@ -15,23 +16,29 @@ async def add(session: AsyncSession, account: User | SubUser) -> None:
     await session.flush()
 
 
-# The token's agent and the path's user (None when not the agent's) in one query. Built
-# once: building a statement and its cache key cost about as much as running it, on every
-# request (the accept path's profile in bench/README.md).
+# The token's state and the path's user (None when not the token's agent's) in one query.
+# Built once: building a statement and its cache key cost about as much as running it, on
+# every request (the accept path's profile in bench/README.md).
 _TOKEN_AND_USER = (
-    select(AgentToken, Agent, User)
-    .join(Agent, Agent.id == AgentToken.agent_id)
-    .outerjoin(User, and_(User.id == bindparam("user_id"), User.agent_id == Agent.id))
+    select(AgentToken.revoked_at, AgentToken.expires_at, User)
+    .outerjoin(User, and_(User.id == bindparam("user_id"), User.agent_id == AgentToken.agent_id))
     .where(AgentToken.token_hash == bindparam("token_hash"))
 )
 
 
+class TokenAndUser(NamedTuple):
+    revoked_at: datetime | None
+    expires_at: datetime | None
+    user: User | None
+
+
 async def token_and_user(
     session: AsyncSession, token_hash: str, user_id: uuid.UUID | None
-) -> tuple[AgentToken, Agent, User | None] | None:
+) -> TokenAndUser | None:
+    """None: no such token."""
     parameters = {"token_hash": token_hash, "user_id": user_id}
     row = (await session.execute(_TOKEN_AND_USER, parameters)).one_or_none()
-    return None if row is None else (row[0], row[1], row[2])
+    return None if row is None else TokenAndUser(*row)
 
 
 async def sub_user_of_user(

@@ -25,8 +25,8 @@ async def owned_user_of_token(session: AsyncSession, token: str, user_id: str) -
     ``agents.service.authenticate``), else 403. One query for both: every request on a
     user's resources starts with it."""
     found = await repository.token_and_user(session, hash_token(token), parse_uuid(user_id))
-    agents.caller_of(None if found is None else (found[0], found[1]))
-    user = None if found is None else found[2]
+    agents.check_token(found)
+    user = None if found is None else found.user
     if user is None:
         raise Forbidden(f"无权访问用户 {user_id}：该用户不属于当前代理", reason="user_forbidden")
     return user
