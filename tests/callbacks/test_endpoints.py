@@ -12,7 +12,6 @@ from sqlalchemy import select
 from highseas.callbacks import service
 from highseas.config import Settings
 from highseas.db import Database
-from highseas.errors import ValidationFailed
 from highseas.main import create_app
 from highseas.models import CallbackSecret, CallbackType
 from tests.callbacks.addresses import REFUSED
@@ -214,18 +213,17 @@ async def test_localhost_by_name_is_refused(
     ] == []
 
 
-async def test_require_configured(
+async def test_is_configured(
     client: httpx.AsyncClient, db: Database, agent: AgentWithToken
 ) -> None:
     agent_id = uuid.UUID(agent.agent_id)
+    refused = service.not_configured(CallbackType.API_CUSTOMER_TO_TASK)
+    assert refused.reason == "callback_not_configured"
+    assert "PUT /agent-api/callback/api_customer_to_task" in refused.message
     async with db.transaction() as session:
-        with pytest.raises(ValidationFailed) as refused:
-            await service.require_configured(session, agent_id, CallbackType.API_CUSTOMER_TO_TASK)
-    assert refused.value.reason == "callback_not_configured"
-    assert "PUT /agent-api/callback/api_customer_to_task" in refused.value.message
+        assert not await service.is_configured(session, agent_id, CallbackType.API_CUSTOMER_TO_TASK)
     await configure(client, agent, URL_A)
     async with db.transaction() as session:
-        await service.require_configured(session, agent_id, CallbackType.API_CUSTOMER_TO_TASK)
         assert await service.is_configured(session, agent_id, CallbackType.API_CUSTOMER_TO_TASK)
         assert not await service.is_configured(session, agent_id, CallbackType.API_ASYNC_CUSTOMER)
 

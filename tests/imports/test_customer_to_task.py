@@ -225,6 +225,15 @@ async def test_no_callback_url_is_422(
     response = await client.post(scenario.url(), json={}, headers=scenario.agent.headers)
     error = assert_error(response, 422, "callback_not_configured")
     assert "PUT /agent-api/callback/api_customer_to_task" in error["message"]
+    # The task is checked before, and the filters too: their errors come first.
+    unknown = await client.post(
+        scenario.url(str(uuid.uuid4())), json={}, headers=scenario.agent.headers
+    )
+    assert_error(unknown, 404, "task_not_found")
+    bad_phone = await client.post(
+        scenario.url(), json={"phone": "1301212"}, headers=scenario.agent.headers
+    )
+    assert_error(bad_phone, 422, "invalid_phone")
 
 
 async def test_task_and_user_checks(

@@ -33,7 +33,7 @@ from highseas.models import CallTask, TaskNumber, User
 from highseas.users.service import owned_sub_user
 
 
-def _task_not_found(task_id: str | uuid.UUID) -> NotFound:
+def task_not_found(task_id: str | uuid.UUID) -> NotFound:
     return NotFound(f"任务 {task_id} 不存在", reason="task_not_found")
 
 
@@ -42,7 +42,7 @@ async def owned_task(session: AsyncSession, user: User, task_id: str | uuid.UUID
     parsed = parse_uuid(task_id)
     task = None if parsed is None else await repository.task_of_user(session, user.id, parsed)
     if task is None:
-        raise _task_not_found(task_id)
+        raise task_not_found(task_id)
     return task
 
 
@@ -53,7 +53,7 @@ async def _task_as(
     sub_user = None if sub_user_id is None else await owned_sub_user(session, user, sub_user_id)
     task = await owned_task(session, user, task_id)
     if sub_user is not None and task.sub_user_id != sub_user.id:
-        raise _task_not_found(task_id)
+        raise task_not_found(task_id)
     return task
 
 

@@ -129,16 +129,14 @@ async def is_configured(session: AsyncSession, agent_id: uuid.UUID, type: Callba
     return await repository.is_configured(session, agent_id, type)
 
 
-async def require_configured(
-    session: AsyncSession, agent_id: uuid.UUID, type: CallbackType
-) -> None:
-    """Refuse work whose result could only be reported to a callback that is not configured."""
-    if not await is_configured(session, agent_id, type):
-        raise ValidationFailed(
-            f"未配置 {type} 回调地址：请先调用 PUT /agent-api/callback/{type} "
-            '并在请求体中给出 {"url": "<接收回调的地址>"}',
-            reason="callback_not_configured",
-        )
+def not_configured(type: CallbackType) -> ValidationFailed:
+    """The refusal of work whose result could only be reported to a callback that is not
+    configured."""
+    return ValidationFailed(
+        f"未配置 {type} 回调地址：请先调用 PUT /agent-api/callback/{type} "
+        '并在请求体中给出 {"url": "<接收回调的地址>"}',
+        reason="callback_not_configured",
+    )
 
 
 async def _check_url(url: str, settings: Settings) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from highseas.batches import repository as batches_repository
 from highseas.batches import service as batches
-from highseas.call_tasks.service import owned_task
+from highseas.call_tasks.service import task_not_found
 from highseas.callbacks import service as callbacks
 from highseas.clock import utcnow
 from highseas.config import Settings
@@ -33,21 +33,22 @@ from highseas.customers import snapshot_lock
 from highseas.customers.filters import PoolFilter
 from highseas.customers.schemas import PoolFilterIn
 from highseas.errors import Conflict
+from highseas.ids import parse_uuid
 from highseas.imports import repository
 from highseas.imports.repository import Chunk
 from highseas.jobs import Registry
 from highseas.metrics import IMPORT_CHUNK_SECONDS, IMPORT_ROWS
-from highseas.models import BatchType, CallbackType, CallTask, User
+from highseas.models import BatchType, CallbackType, User
 
 IMPORT_JOB = "imports.customer_to_task"
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
-def _request_hash(task: CallTask, pool_filter: PoolFilter, encryption: bool) -> str:
+def _request_hash(task_id: uuid.UUID, pool_filter: PoolFilter, encryption: bool) -> str:
     """The same request, by whichever transport, hashes the same."""
     normal = pool_filter.to_json()
     normal["components"] = sorted(normal["components"], key=lambda c: json.dumps(c, sort_keys=True))
-    canonical = {"task_id": str(task.id), "filter": normal, "encryption": encryption}
+    canonical = {"task_id": str(task_id), "filter": normal, "encryption": encryption}
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
@@ -64,10 +65,22 @@ async def accept(
     """Check everything up front (404/403/422), then queue the import; its ``unique_id``.
     With encryption (asked for, and on for the agent) ``phone`` is cipher text and so is the
     batch's download: the batch records the effective flag."""
-    task = await owned_task(session, user, task_id)
+    callback = CallbackType.API_CUSTOMER_TO_TASK
+    task = parse_uuid(task_id)
+    # The task and the callback in one query: the 404 comes first, the 422 after the filters'.
+    configured = (
+        None
+        if task is None
+        else await repository.callback_of_task(
+            session, user_id=user.id, task_id=task, agent_id=user.agent_id, type=callback
+        )
+    )
+    if task is None or configured is None:
+        raise task_not_found(task_id)
     codec = await crypto.phone_codec(session, user.agent_id, given.encryption, settings)
     pool_filter = await customers.resolve_filter(session, user, given, codec=codec)
-    await callbacks.require_configured(session, user.agent_id, CallbackType.API_CUSTOMER_TO_TASK)
+    if not configured:
+        raise callbacks.not_configured(callback)
     encryption = codec.active
     batch_id = uuid.uuid4()
     if idempotency_key is not None:
@@ -103,7 +116,7 @@ async def accept(
         job_kind=IMPORT_JOB,
         request=request,
         encryption=encryption,
-        task_id=task.id,
+        task_id=task,
         batch_id=batch_id,
     )
 

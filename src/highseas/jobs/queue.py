@@ -58,7 +58,7 @@ class Lease:
 _JOBS: Table = Job.__table__  # type: ignore[assignment]
 # A plain INSERT, not an ORM flush: the unit of work cost more than the statement (an
 # accept's profile, bench/README.md), and a queued job is not read back by who queued it.
-_INSERT_QUEUED = insert(Job).values(state=JobState.QUEUED, attempts=0).returning(Job.id)
+_INSERT_QUEUED = insert(_JOBS).values(state=JobState.QUEUED, attempts=0).returning(_JOBS.c.id)
 
 
 async def insert_job(
