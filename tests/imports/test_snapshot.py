@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas.config import Settings
 from highseas.customers import service as customers
-from highseas.customers import snapshot_lock
 from highseas.customers.rows import RowInput
 from highseas.customers.schemas import PoolFilterIn
 from highseas.db import Database
+from highseas.imports import repository as imports_repository
 from highseas.imports import service as imports
 from highseas.jobs import Registry
-from highseas.models import TaskNumber, User
+from highseas.models import CallbackType, TaskNumber, User
 from tests.fixtures.receiver import Receiver
 from tests.imports.scenario import Scenario, finish, make_scenario
 
@@ -150,7 +150,13 @@ async def test_an_acceptance_that_times_out_waiting_leaves_no_lock_behind(
                 await _store(writing, scenario.user_id, IN_FLIGHT)
                 await connection.execute(text("SET statement_timeout = 200"))
                 with pytest.raises(DBAPIError, match="statement timeout"):
-                    await snapshot_lock.snapshot_bound(AsyncSession(connection), user_id)
+                    await imports_repository.accept_checks(
+                        AsyncSession(connection),
+                        user_id=user_id,
+                        task_id=uuid.UUID(scenario.task_id),
+                        agent_id=uuid.UUID(scenario.agent.agent_id),
+                        type=CallbackType.API_CUSTOMER_TO_TASK,
+                    )
                 await connection.rollback()
             assert await connection.scalar(_ADVISORY_LOCKS_HELD) == 0
             # And the user's pool takes writes again (nothing waits on a leftover lock).

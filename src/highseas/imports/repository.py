@@ -18,7 +18,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Select
 
+from highseas.customers import snapshot_lock
 from highseas.models import (
     CallbackEndpoint,
     CallbackType,
@@ -38,34 +40,51 @@ def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
-# Two checks of an accept in one query (each query costs an accept about a tenth of its CPU,
-# bench/README.md): a row when the task is the user's, saying whether the agent has the
-# callback configured.
-_TASK_AND_CALLBACK = (
-    select(
-        exists().where(
+class AcceptChecks(NamedTuple):
+    callback_configured: bool
+    # The import's snapshot bound (customers/snapshot_lock.py).
+    pool_bound: int
+
+
+# What an accept reads, in one query (each query costs an accept about a tenth of its CPU,
+# bench/README.md): a row only when the task is the user's, saying whether the agent has the
+# callback configured, and the pool's snapshot bound. Built once per dialect.
+_ACCEPT_CHECKS: dict[str, Select[bool, int]] = {}
+
+
+def _accept_checks(dialect: str) -> Select[bool, int]:
+    statement = _ACCEPT_CHECKS.get(dialect)
+    if statement is None:
+        configured = exists().where(
             CallbackEndpoint.agent_id == bindparam("agent_id"),
             CallbackEndpoint.type == bindparam("type"),
         )
-    )
-    .select_from(CallTask)
-    .where(CallTask.id == bindparam("task_id"), CallTask.user_id == bindparam("user_id"))
-)
+        statement = _ACCEPT_CHECKS[dialect] = (
+            select(configured, snapshot_lock.bound_column(dialect))
+            .select_from(CallTask)
+            .where(CallTask.id == bindparam("task_id"), CallTask.user_id == bindparam("user_id"))
+        )
+    return statement
 
 
-async def callback_of_task(
+async def accept_checks(
     session: AsyncSession,
     *,
     user_id: uuid.UUID,
     task_id: uuid.UUID,
     agent_id: uuid.UUID,
     type: CallbackType,
-) -> bool | None:
-    """None when ``task_id`` is not the user's task; else whether the agent has configured its
-    callback of ``type``."""
-    parameters = {"user_id": user_id, "task_id": task_id, "agent_id": agent_id, "type": type}
-    configured = (await session.execute(_TASK_AND_CALLBACK, parameters)).scalar_one_or_none()
-    return None if configured is None else bool(configured)
+) -> AcceptChecks | None:
+    """None when ``task_id`` is not the user's task."""
+    parameters = {
+        "user_id": user_id,
+        "task_id": task_id,
+        "agent_id": agent_id,
+        "type": type,
+        **snapshot_lock.bound_parameters(user_id),
+    }
+    row = (await session.execute(_accept_checks(_dialect(session)), parameters)).one_or_none()
+    return None if row is None else AcceptChecks(bool(row[0]), int(row[1]))
 
 
 async def claim_idempotency_key(

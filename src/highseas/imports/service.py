@@ -29,7 +29,6 @@ from highseas.clock import utcnow
 from highseas.config import Settings
 from highseas.crypto import service as crypto
 from highseas.customers import service as customers
-from highseas.customers import snapshot_lock
 from highseas.customers.filters import PoolFilter
 from highseas.customers.schemas import PoolFilterIn
 from highseas.errors import Conflict
@@ -67,19 +66,20 @@ async def accept(
     batch's download: the batch records the effective flag."""
     callback = CallbackType.API_CUSTOMER_TO_TASK
     task = parse_uuid(task_id)
-    # The task and the callback in one query: the 404 comes first, the 422 after the filters'.
-    configured = (
+    # The task, the callback and the snapshot bound in one query: the 404 comes first, the
+    # 422 after the filters'.
+    checks = (
         None
         if task is None
-        else await repository.callback_of_task(
+        else await repository.accept_checks(
             session, user_id=user.id, task_id=task, agent_id=user.agent_id, type=callback
         )
     )
-    if task is None or configured is None:
+    if task is None or checks is None:
         raise task_not_found(task_id)
     codec = await crypto.phone_codec(session, user.agent_id, given.encryption, settings)
     pool_filter = await customers.resolve_filter(session, user, given, codec=codec)
-    if not configured:
+    if not checks.callback_configured:
         raise callbacks.not_configured(callback)
     encryption = codec.active
     batch_id = uuid.uuid4()
@@ -103,11 +103,7 @@ async def accept(
                     reason="idempotency_conflict",
                 )
             return held.batch_id
-    request = {
-        "filter": pool_filter.to_json(),
-        # Waits for this user's pool writes in flight, so the bound holds what was committed.
-        "snapshot_last_id": await snapshot_lock.snapshot_bound(session, user.id),
-    }
+    request = {"filter": pool_filter.to_json(), "snapshot_last_id": checks.pool_bound}
     return await batches.accept(
         session,
         registry,
