@@ -54,7 +54,6 @@ async def accept(
         task_id=task_id,
         request=request,
         encryption=encryption,
-        accepted_at=utcnow(),
     )
     await enqueue(session, registry, job_kind, {"batch_id": str(batch_id)})
     return batch_id

@@ -58,7 +58,8 @@ class Lease:
 _JOBS: Table = Job.__table__  # type: ignore[assignment]
 # A plain INSERT, not an ORM flush: the unit of work cost more than the statement (an
 # accept's profile, bench/README.md), and a queued job is not read back by who queued it.
-_INSERT_QUEUED = insert(_JOBS).values(state=JobState.QUEUED, attempts=0).returning(_JOBS.c.id)
+# State, attempts and timestamps are the columns' defaults.
+_INSERT_QUEUED = insert(_JOBS).returning(_JOBS.c.id)
 
 
 async def insert_job(
@@ -71,15 +72,12 @@ async def insert_job(
     run_at: datetime,
 ) -> int:
     """Add a queued job in the caller's transaction (never committed here); its id."""
-    now = utcnow()
     values = {
         "queue": queue,
         "kind": kind,
         "payload": payload,
         "max_attempts": max_attempts,
         "run_at": run_at,
-        "created_at": now,
-        "updated_at": now,
     }
     return int((await session.execute(_INSERT_QUEUED, values)).scalar_one())
 
