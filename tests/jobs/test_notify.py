@@ -13,7 +13,7 @@ from highseas.clock import utcnow
 from highseas.db import Database
 from highseas.jobs import JobContext, Registry, enqueue, notify, wakeup
 from highseas.jobs.notify import CHANNEL
-from highseas.jobs.queue import insert_job
+from highseas.jobs.queue import NewJob, insert_job
 from tests.jobs.test_worker import make_worker
 
 
@@ -140,11 +140,13 @@ async def test_a_job_committed_by_another_process_wakes_the_worker(postgres: Dat
             async with postgres.transaction() as session:
                 await insert_job(
                     session,
-                    queue="default",
-                    kind="tests.prompt",
-                    payload={},
-                    max_attempts=1,
-                    run_at=utcnow(),
+                    NewJob(
+                        queue="default",
+                        kind="tests.prompt",
+                        payload={},
+                        max_attempts=1,
+                        run_at=utcnow(),
+                    ),
                 )
             async with postgres.transaction() as session:
                 await session.execute(text(f"NOTIFY {CHANNEL}, 'default'"))

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas.clock import utcnow
 from highseas.jobs import handoff, wakeup
-from highseas.jobs.queue import insert_claimed, insert_job
+from highseas.jobs.queue import NewJob, insert_claimed, insert_job
 from highseas.jobs.registry import Registry
 
 
@@ -34,28 +34,24 @@ async def enqueue(
         max_attempts = registry.max_attempts(kind)
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
-    run_at = run_at or utcnow()
     queue = registered.queue.value
-    # Stored as it will be read back, so the handler sees lists where the caller had tuples.
-    stored = json.loads(encoded)
+    new = NewJob(
+        queue=queue,
+        kind=kind,
+        # Stored as it will be read back, so the handler sees lists where the caller had tuples.
+        payload=json.loads(encoded),
+        max_attempts=max_attempts,
+        run_at=run_at or utcnow(),
+    )
     # Queued by a job whose worker runs this kind: that worker takes it (jobs/handoff.py).
-    taker = handoff.taker_of(session.sync_session, kind, queue, run_at)
+    taker = handoff.taker_of(session.sync_session, kind, queue, new.run_at)
     if taker is not None:
         job = await insert_claimed(
-            session,
-            queue=queue,
-            kind=kind,
-            payload=stored,
-            max_attempts=max_attempts,
-            run_at=run_at,
-            worker_id=taker.worker_id,
-            locked_until=taker.lease_until(),
+            session, new, worker_id=taker.worker_id, locked_until=taker.lease_until()
         )
         taker.taken.append(job)
         return job.id
-    job_id = await insert_job(
-        session, queue=queue, kind=kind, payload=stored, max_attempts=max_attempts, run_at=run_at
-    )
+    job_id = await insert_job(session, new)
     # Woken on commit: this process's workers, and others through jobs/notify.py.
     wakeup.note(session.sync_session, queue)
     return job_id

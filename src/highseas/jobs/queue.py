@@ -62,48 +62,30 @@ _JOBS: Table = Job.__table__  # type: ignore[assignment]
 _INSERT_QUEUED = insert(_JOBS).returning(_JOBS.c.id)
 
 
-async def insert_job(
-    session: AsyncSession,
-    *,
-    queue: str,
-    kind: str,
-    payload: dict[str, Any],
-    max_attempts: int,
-    run_at: datetime,
-) -> int:
+@dataclass(frozen=True)
+class NewJob:
+    queue: str
+    kind: str
+    payload: dict[str, Any]
+    max_attempts: int
+    run_at: datetime
+
+
+async def insert_job(session: AsyncSession, new: NewJob) -> int:
     """Add a queued job in the caller's transaction (never committed here); its id."""
-    values = {
-        "queue": queue,
-        "kind": kind,
-        "payload": payload,
-        "max_attempts": max_attempts,
-        "run_at": run_at,
-    }
-    return int((await session.execute(_INSERT_QUEUED, values)).scalar_one())
+    return int((await session.execute(_INSERT_QUEUED, vars(new))).scalar_one())
 
 
 async def insert_claimed(
-    session: AsyncSession,
-    *,
-    queue: str,
-    kind: str,
-    payload: dict[str, Any],
-    max_attempts: int,
-    run_at: datetime,
-    worker_id: str,
-    locked_until: datetime,
+    session: AsyncSession, new: NewJob, *, worker_id: str, locked_until: datetime
 ) -> Job:
     """Add a job already claimed by ``worker_id`` (running, attempt 1) until ``locked_until``,
     flushed through the session: the object says afterwards whether a savepoint rollback took
     the row back (jobs/handoff.py)."""
     job = Job(
-        queue=queue,
-        kind=kind,
-        payload=payload,
+        **vars(new),
         state=JobState.RUNNING,
         attempts=1,
-        max_attempts=max_attempts,
-        run_at=run_at,
         locked_by=worker_id,
         locked_until=locked_until,
     )
