@@ -45,6 +45,15 @@ async def idle(runner: worker.Worker) -> None:
     assert runner._has_room("callbacks")
 
 
+async def _settled(db: Database, job_id: int, state: JobState) -> None:
+    """Until the job reaches ``state`` (5 s at most), then a moment for what would follow."""
+    for _ in range(100):
+        if (await _job(db, job_id)).state is state:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
+
+
 async def _children(db: Database) -> list[Job]:
     async with db.sessions() as session:
         return list((await session.scalars(select(Job).where(Job.kind == CHILD))).all())
@@ -92,11 +101,7 @@ async def test_a_child_of_a_rolled_back_transaction_neither_exists_nor_runs(
     runner = make_worker(db, registry)
     running = asyncio.create_task(runner.run())
     try:
-        for _ in range(100):
-            if (await _job(db, parent_id)).state is JobState.FAILED:
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.2)
+        await _settled(db, parent_id, JobState.FAILED)
     finally:
         runner.stop()
         await asyncio.wait_for(running, 5)
@@ -125,11 +130,7 @@ async def test_a_child_of_a_rolled_back_savepoint_is_not_run(db: Database) -> No
     try:
         await idle(runner)
         parent_id = await _enqueue(db, registry, PARENT)
-        for _ in range(100):
-            if (await _job(db, parent_id)).state is JobState.SUCCEEDED:
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.2)
+        await _settled(db, parent_id, JobState.SUCCEEDED)
     finally:
         runner.stop()
         await asyncio.wait_for(running, 5)
