@@ -115,13 +115,13 @@ class _Binder:
         return self._last[1]
 
 
-# Built once, like the other statements of the accept path (agents/repository.py).
-_LAST_ID = select(func.coalesce(func.max(Customer.id), 0))
+# The newest customer's id (ids only grow); also a column of the accept's checking query
+# (customers/snapshot_lock.py). Built once.
+LAST_ID = select(func.coalesce(func.max(Customer.id), 0))
 
 
 async def last_id(session: AsyncSession) -> int:
-    """The newest customer's id (ids only grow)."""
-    return int((await session.execute(_LAST_ID)).scalar_one())
+    return int((await session.execute(LAST_ID)).scalar_one())
 
 
 async def count_of_user(session: AsyncSession, user_id: uuid.UUID) -> int:

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ColumnElement, Integer, bindparam, func, select, text
+from sqlalchemy import ColumnElement, Integer, bindparam, func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from highseas.models import Customer
+from highseas.customers import repository
 
 # The two-key form keeps these locks apart from one-key ones (the migration lock).
 _SPACE = 0x68736E70  # "hsnp"
@@ -60,7 +60,7 @@ def bound_column(dialect: str) -> ColumnElement[int]:
         return func.highseas_pool_bound(
             bindparam("bound_space", type_=Integer), bindparam("bound_key", type_=Integer)
         )
-    return select(func.coalesce(func.max(Customer.id), 0)).scalar_subquery()
+    return repository.LAST_ID.scalar_subquery()
 
 
 def bound_parameters(user_id: uuid.UUID) -> dict[str, int]:
