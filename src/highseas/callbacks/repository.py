@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,15 +33,18 @@ _ENDPOINT_OF = select(CallbackEndpoint).where(
 )
 
 
-_CONFIGURED = select(CallbackEndpoint.id).where(
+# Whether the agent ``agent_id`` has configured its callback of ``type``; also a column of
+# the accept's checking query (imports/repository.py).
+CONFIGURED = exists().where(
     CallbackEndpoint.agent_id == bindparam("agent_id"),
     CallbackEndpoint.type == bindparam("type"),
 )
+_IS_CONFIGURED = select(CONFIGURED)
 
 
 async def is_configured(session: AsyncSession, agent_id: uuid.UUID, type: CallbackType) -> bool:
     parameters = {"agent_id": agent_id, "type": type}
-    return (await session.execute(_CONFIGURED, parameters)).first() is not None
+    return bool((await session.execute(_IS_CONFIGURED, parameters)).scalar_one())
 
 
 async def endpoint_of(

@@ -9,7 +9,6 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
-    exists,
     func,
     literal,
     select,
@@ -20,9 +19,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
+from highseas.callbacks import repository as callbacks_repository
 from highseas.customers import snapshot_lock
 from highseas.models import (
-    CallbackEndpoint,
     CallbackType,
     CallTask,
     Customer,
@@ -55,12 +54,8 @@ _ACCEPT_CHECKS: dict[str, Select[bool, int]] = {}
 def _accept_checks(dialect: str) -> Select[bool, int]:
     statement = _ACCEPT_CHECKS.get(dialect)
     if statement is None:
-        configured = exists().where(
-            CallbackEndpoint.agent_id == bindparam("agent_id"),
-            CallbackEndpoint.type == bindparam("type"),
-        )
         statement = _ACCEPT_CHECKS[dialect] = (
-            select(configured, snapshot_lock.bound_column(dialect))
+            select(callbacks_repository.CONFIGURED, snapshot_lock.bound_column(dialect))
             .select_from(CallTask)
             .where(CallTask.id == bindparam("task_id"), CallTask.user_id == bindparam("user_id"))
         )
