@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas.batches.schemas import BatchQuery
@@ -23,8 +23,13 @@ async def add(session: AsyncSession, **values: Any) -> None:
     await session.execute(_ADD, values)
 
 
+_GET = (
+    select(Batch).where(Batch.id == bindparam("batch_id")).execution_options(populate_existing=True)
+)
+
+
 async def get(session: AsyncSession, batch_id: uuid.UUID) -> Batch | None:
-    return await session.get(Batch, batch_id, populate_existing=True)
+    return (await session.execute(_GET, {"batch_id": batch_id})).scalar_one_or_none()
 
 
 async def of_user(session: AsyncSession, user_id: uuid.UUID, batch_id: uuid.UUID) -> Batch | None:

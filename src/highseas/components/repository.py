@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas.models import Component, CustomerValue
@@ -20,10 +20,15 @@ async def by_public_ids(
 ) -> list[Component]:
     if not public_ids:
         return []
-    query = select(Component).where(
-        Component.user_id == user_id, Component.public_id.in_(public_ids)
-    )
-    return list((await session.execute(query)).scalars())
+    found = await session.execute(_BY_PUBLIC_IDS, {"user_id": user_id, "public_ids": public_ids})
+    return list(found.scalars())
+
+
+# Built once: every filter with components resolves them (an accept, an import job).
+_BY_PUBLIC_IDS = select(Component).where(
+    Component.user_id == bindparam("user_id"),
+    Component.public_id.in_(bindparam("public_ids", expanding=True)),
+)
 
 
 async def name_taken(

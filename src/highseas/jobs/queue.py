@@ -26,9 +26,9 @@ from sqlalchemy import (
     insert,
     literal,
     null,
+    or_,
     select,
     text,
-    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -229,45 +229,83 @@ async def _fail_abandoned(session: AsyncSession, job: Job, now: datetime) -> str
     return error
 
 
-def _fenced(lease: Lease) -> ColumnElement[bool]:
-    return and_(
-        Job.id == lease.job_id,
-        Job.locked_by == lease.worker_id,
-        Job.attempts == lease.attempt,
-        Job.state == JobState.RUNNING,
-    )
+# The fence of every update of a claimed job, and those updates, built once: a worker runs
+# several per job, and building one cost more than running it (bench/README.md).
+_FENCE = and_(
+    Job.id == bindparam("job_id"),
+    Job.locked_by == bindparam("worker_id"),
+    Job.attempts == bindparam("attempt"),
+    Job.state == JobState.RUNNING,
+)
+_NOW = bindparam("now", type_=UTCDateTime())
 
 
-async def _update_fenced(session: AsyncSession, lease: Lease, values: dict[str, Any]) -> bool:
-    statement = (
+def _fenced_update(**values: Any) -> Any:
+    return (
         update(Job)
-        .where(_fenced(lease))
-        .values(values)
+        .where(_FENCE)
+        .values(**values)
         .returning(Job.id)
         .execution_options(synchronize_session=False)
     )
-    return (await session.execute(statement)).scalar_one_or_none() is not None
+
+
+_HOLDS = select(Job.id).where(_FENCE).with_for_update()
+_HEARTBEAT = _fenced_update(locked_until=bindparam("until", type_=UTCDateTime()))
+# ``locked_by`` is kept on finished jobs: it tells an operator which worker ran them.
+_COMPLETE = _fenced_update(state=JobState.SUCCEEDED, locked_until=None, finished_at=_NOW)
+# The interrupted run does not count as an attempt.
+_RELEASE = _fenced_update(
+    state=JobState.QUEUED,
+    attempts=Job.attempts - 1,
+    run_at=_NOW,
+    locked_by=None,
+    locked_until=None,
+)
+_GIVE_UP = or_(bindparam("permanent", type_=Boolean()), Job.attempts >= Job.max_attempts)
+_RETRY_OR_FAIL = (
+    update(Job)
+    .where(_FENCE)
+    .values(
+        state=case((_GIVE_UP, JobState.FAILED.value), else_=JobState.QUEUED.value),
+        run_at=case((_GIVE_UP, Job.run_at), else_=bindparam("retry_at", type_=UTCDateTime())),
+        finished_at=case((_GIVE_UP, _NOW), else_=null()),
+        locked_by=case((_GIVE_UP, Job.locked_by), else_=null()),
+        locked_until=None,
+        last_error=bindparam("error"),
+    )
+    .returning(Job.state)
+    .execution_options(synchronize_session=False)
+)
+
+
+def _of(lease: Lease, **values: Any) -> dict[str, Any]:
+    return {
+        "job_id": lease.job_id,
+        "worker_id": lease.worker_id,
+        "attempt": lease.attempt,
+        **values,
+    }
+
+
+async def _still_ours(session: AsyncSession, statement: Any, values: dict[str, Any]) -> bool:
+    return (await session.execute(statement, values)).scalar_one_or_none() is not None
 
 
 async def holds_lease(session: AsyncSession, lease: Lease) -> bool:
     """Whether the job is still ours; on PostgreSQL the row stays locked until the commit."""
-    statement = select(Job.id).where(_fenced(lease)).with_for_update()
-    return (await session.execute(statement)).scalar_one_or_none() is not None
+    return await _still_ours(session, _HOLDS, _of(lease))
 
 
 async def heartbeat(session: AsyncSession, lease: Lease, *, lease_seconds: float) -> bool:
     """Extend the lease to ``lease_seconds`` from now; False if the job is no longer ours."""
     until = utcnow() + timedelta(seconds=lease_seconds)
-    return await _update_fenced(session, lease, {"locked_until": until})
+    return await _still_ours(session, _HEARTBEAT, _of(lease, until=until))
 
 
 async def complete(session: AsyncSession, lease: Lease) -> bool:
-    """Mark the job succeeded; False if it is no longer ours (then roll back the handler's work).
-
-    ``locked_by`` is kept on finished jobs: it tells an operator which worker ran them.
-    """
-    values = {"state": JobState.SUCCEEDED, "locked_until": None, "finished_at": utcnow()}
-    return await _update_fenced(session, lease, values)
+    """Mark the job succeeded; False if it is no longer ours (then roll back the handler's work)."""
+    return await _still_ours(session, _COMPLETE, _of(lease, now=utcnow()))
 
 
 async def retry_or_fail(
@@ -279,36 +317,15 @@ async def retry_or_fail(
     way, so a failed job says why.
     """
     now = utcnow()
-    give_up = true() if permanent else Job.attempts >= Job.max_attempts
     retry_at = now + timedelta(seconds=retry_delay(lease.attempt))
-    statement = (
-        update(Job)
-        .where(_fenced(lease))
-        .values(
-            state=case((give_up, JobState.FAILED.value), else_=JobState.QUEUED.value),
-            run_at=case((give_up, Job.run_at), else_=_utc(retry_at)),
-            finished_at=case((give_up, _utc(now)), else_=null()),
-            locked_by=case((give_up, Job.locked_by), else_=null()),
-            locked_until=None,
-            last_error=_truncate(error),
-        )
-        .returning(Job.state)
-        .execution_options(synchronize_session=False)
-    )
-    state: JobState | None = (await session.execute(statement)).scalar_one_or_none()
+    values = _of(lease, permanent=permanent, now=now, retry_at=retry_at, error=_truncate(error))
+    state: JobState | None = (await session.execute(_RETRY_OR_FAIL, values)).scalar_one_or_none()
     return state
 
 
 async def release(session: AsyncSession, lease: Lease) -> bool:
     """Put an interrupted job back, due now; the interrupted run does not count as an attempt."""
-    values = {
-        "state": JobState.QUEUED,
-        "attempts": Job.attempts - 1,
-        "run_at": utcnow(),
-        "locked_by": None,
-        "locked_until": None,
-    }
-    return await _update_fenced(session, lease, values)
+    return await _still_ours(session, _RELEASE, _of(lease, now=utcnow()))
 
 
 async def count_by_queue_and_state(session: AsyncSession) -> dict[tuple[str, str], int]:
