@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, func, select
+from sqlalchemy import Table, bindparam, delete, exists, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -119,17 +119,33 @@ async def add_secret_if_missing(session: AsyncSession, agent_id: uuid.UUID, seal
     await session.execute(statement)
 
 
-async def add(session: AsyncSession, row: CallbackMessage | CallbackAttempt) -> None:
-    session.add(row)
-    await session.flush()
+# Plain INSERTs, not ORM flushes: the worker writes a message or an attempt per job and
+# never reads it back in that transaction. Timestamps are the columns' defaults.
+_MESSAGES: Table = CallbackMessage.__table__  # type: ignore[assignment]
+_ATTEMPTS: Table = CallbackAttempt.__table__  # type: ignore[assignment]
+_ADD_MESSAGE = insert(_MESSAGES)
+_ADD_ATTEMPT = insert(_ATTEMPTS)
+
+
+async def add_message(session: AsyncSession, **values: Any) -> None:
+    await session.execute(_ADD_MESSAGE, values)
+
+
+async def add_attempt(session: AsyncSession, **values: Any) -> None:
+    await session.execute(_ADD_ATTEMPT, values)
+
+
+# Built once, with the other lookups a delivery makes.
+_MESSAGE = select(CallbackMessage).execution_options(populate_existing=True)
+_LOCKED_MESSAGE = _MESSAGE.where(CallbackMessage.id == bindparam("message_id")).with_for_update()
+_MESSAGE_OF_BATCH = _MESSAGE.where(CallbackMessage.batch_id == bindparam("batch_id"))
+_LOCKED_MESSAGE_OF_BATCH = _MESSAGE_OF_BATCH.with_for_update()
 
 
 async def locked_message(session: AsyncSession, message_id: str) -> CallbackMessage | None:
     """The message, locked until the commit (PostgreSQL) so that its attempt is recorded once."""
-    query = select(CallbackMessage).where(CallbackMessage.id == message_id).with_for_update()
-    return (
-        await session.execute(query.execution_options(populate_existing=True))
-    ).scalar_one_or_none()
+    found = await session.execute(_LOCKED_MESSAGE, {"message_id": message_id})
+    return found.scalar_one_or_none()
 
 
 # A delivery's plan in one query: the message, and its agent's URL and secret if any.
@@ -157,12 +173,8 @@ async def delivery_of(
 async def message_of_batch(
     session: AsyncSession, batch_id: uuid.UUID, *, for_update: bool = False
 ) -> CallbackMessage | None:
-    query = select(CallbackMessage).where(CallbackMessage.batch_id == batch_id)
-    if for_update:
-        query = query.with_for_update()
-    return (
-        await session.execute(query.execution_options(populate_existing=True))
-    ).scalar_one_or_none()
+    query = _LOCKED_MESSAGE_OF_BATCH if for_update else _MESSAGE_OF_BATCH
+    return (await session.execute(query, {"batch_id": batch_id})).scalar_one_or_none()
 
 
 async def messages_of_batches(

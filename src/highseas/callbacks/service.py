@@ -41,7 +41,6 @@ from highseas.errors import HighseasError, NotFound, ValidationFailed
 from highseas.jobs import Registry, enqueue
 from highseas.metrics import CALLBACK_ATTEMPTS, CallbackOutcome
 from highseas.models import (
-    CallbackAttempt,
     CallbackEndpoint,
     CallbackMessage,
     CallbackSecret,
@@ -219,27 +218,31 @@ async def emit(
     batch_id: uuid.UUID,
     payload: dict[str, Any],
     registry: Registry,
-) -> CallbackMessage:
+) -> None:
     """Store the callback message of a batch and enqueue its delivery, in the caller's transaction.
 
-    One message per batch: emitting again for the same batch returns the stored message and
-    sends nothing (a re-run batch job must not send twice). The URL is read when sending.
+    One message per batch: emitting again for the same batch sends nothing (a re-run batch
+    job must not send twice). The URL is read when sending.
     """
-    existing = await repository.message_of_batch(session, batch_id)
-    if existing is not None:
-        return existing
-    message = CallbackMessage(
-        id=f"msg_{uuid.uuid4().hex}",
+    if await repository.message_of_batch(session, batch_id) is not None:
+        return
+    message_id = f"msg_{uuid.uuid4().hex}"
+    run_at = utcnow()
+    # The delivery job first, so the message is inserted with its job_id (no UPDATE after).
+    job_id = await _enqueue_attempt(
+        session, registry, message_id, batch_id, attempt=1, run_at=run_at
+    )
+    await repository.add_message(
+        session,
+        id=message_id,
         agent_id=agent_id,
         type=type,
         batch_id=batch_id,
         body=_encode(payload),
         state=DeliveryState.PENDING,
+        job_id=job_id,
+        next_attempt_at=run_at,
     )
-    # The delivery job first, so the message is inserted with its job_id (no UPDATE after).
-    await _schedule(session, registry, message, attempt=1, run_at=utcnow())
-    await repository.add(session, message)
-    return message
 
 
 async def redeliver(
@@ -365,7 +368,8 @@ async def _log(session: AsyncSession, message: CallbackMessage, outcome: Outcome
         outcome.status_code if outcome.error is None else outcome.error,
         outcome.duration_ms,
     )
-    attempt = CallbackAttempt(
+    await repository.add_attempt(
+        session,
         message_id=message.id,
         at=outcome.at,
         status_code=outcome.status_code,
@@ -373,7 +377,6 @@ async def _log(session: AsyncSession, message: CallbackMessage, outcome: Outcome
         error=outcome.error,
         response=outcome.response,
     )
-    await repository.add(session, attempt)
 
 
 def _finish(message: CallbackMessage, state: DeliveryState) -> None:
@@ -389,13 +392,27 @@ async def _schedule(
     attempt: int,
     run_at: datetime,
 ) -> None:
-    # The job does not read batch_id: the worker tags the attempt's log records with it.
-    payload = {"message_id": message.id, "attempt": attempt, "batch_id": str(message.batch_id)}
-    job_id = await enqueue(session, registry, DELIVERY_JOB, payload, run_at=run_at)
+    job_id = await _enqueue_attempt(
+        session, registry, message.id, message.batch_id, attempt=attempt, run_at=run_at
+    )
     message.state = DeliveryState.PENDING
     message.job_id = job_id
     message.next_attempt_at = run_at
     await session.flush()
+
+
+async def _enqueue_attempt(
+    session: AsyncSession,
+    registry: Registry,
+    message_id: str,
+    batch_id: uuid.UUID,
+    *,
+    attempt: int,
+    run_at: datetime,
+) -> int:
+    # The job does not read batch_id: the worker tags the attempt's log records with it.
+    payload = {"message_id": message_id, "attempt": attempt, "batch_id": str(batch_id)}
+    return await enqueue(session, registry, DELIVERY_JOB, payload, run_at=run_at)
 
 
 def _unsent(error: str) -> Outcome:
