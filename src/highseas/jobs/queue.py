@@ -32,7 +32,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from highseas.clock import utcnow
 from highseas.jobs.backoff import retry_delay
@@ -94,7 +93,7 @@ async def insert_claimed(
     return job
 
 
-_candidate = aliased(Job, name="candidate")
+_candidate = _JOBS.alias("candidate").c
 
 
 def _oldest(*conditions: ColumnElement[bool]) -> Any:
@@ -129,12 +128,14 @@ _MORE = (
     .columns(column("more", Boolean()))
 )
 
-# Built once (a claim runs for every job). One OR of both states made SQLite read every job
-# of the queue, finished ones included, and sort them, at each claim (bench/README.md).
+# Built once (a claim runs for every job), on the table rather than the mapped class: the
+# ORM copies such a statement at every execution, which then needs a new cache key. One OR
+# of both states made SQLite read every job of the queue, finished ones included, and sort
+# them, at each claim (bench/README.md).
 _CLAIM = (
-    update(Job)
+    update(_JOBS)
     .where(
-        Job.id
+        _JOBS.c.id
         == func.coalesce(
             _oldest(
                 _candidate.state == JobState.RUNNING,
@@ -148,12 +149,11 @@ _CLAIM = (
     )
     .values(
         state=JobState.RUNNING,
-        attempts=Job.attempts + 1,
+        attempts=_JOBS.c.attempts + 1,
         locked_by=bindparam("claimer"),
         locked_until=bindparam("until", type_=UTCDateTime()),
     )
-    .returning(Job, _MORE.scalar_subquery())
-    .execution_options(synchronize_session=False, populate_existing=True)
+    .returning(*_JOBS.c, _MORE.scalar_subquery().label("more"))
 )
 
 
@@ -199,9 +199,9 @@ async def claim(
         row = (await session.execute(_CLAIM, parameters)).one_or_none()
         if row is None:
             return None
-        job, more = row
+        job = Job(**{column.key: row._mapping[column] for column in _JOBS.c})
         if job.attempts <= job.max_attempts:
-            return Claimed(job, bool(more))
+            return Claimed(job, bool(row.more))
         error = await _fail_abandoned(session, job, now)
         if on_abandoned is not None:
             await on_abandoned(session, job, error)
@@ -214,16 +214,15 @@ async def _fail_abandoned(session: AsyncSession, job: Job, now: datetime) -> str
         "the worker running it stopped or lost the database"
     )
     statement = (
-        update(Job)
-        .where(Job.id == job.id)
+        update(_JOBS)
+        .where(_JOBS.c.id == job.id)
         .values(
             state=JobState.FAILED,
-            attempts=Job.attempts - 1,
+            attempts=_JOBS.c.attempts - 1,
             locked_until=None,
             finished_at=now,
             last_error=error,
         )
-        .execution_options(synchronize_session=False)
     )
     await session.execute(statement)
     return error
@@ -232,50 +231,43 @@ async def _fail_abandoned(session: AsyncSession, job: Job, now: datetime) -> str
 # The fence of every update of a claimed job, and those updates, built once: a worker runs
 # several per job, and building one cost more than running it (bench/README.md).
 _FENCE = and_(
-    Job.id == bindparam("job_id"),
-    Job.locked_by == bindparam("worker_id"),
-    Job.attempts == bindparam("attempt"),
-    Job.state == JobState.RUNNING,
+    _JOBS.c.id == bindparam("job_id"),
+    _JOBS.c.locked_by == bindparam("worker_id"),
+    _JOBS.c.attempts == bindparam("attempt"),
+    _JOBS.c.state == JobState.RUNNING,
 )
 _NOW = bindparam("now", type_=UTCDateTime())
 
 
 def _fenced_update(**values: Any) -> Any:
-    return (
-        update(Job)
-        .where(_FENCE)
-        .values(**values)
-        .returning(Job.id)
-        .execution_options(synchronize_session=False)
-    )
+    return update(_JOBS).where(_FENCE).values(**values).returning(_JOBS.c.id)
 
 
-_HOLDS = select(Job.id).where(_FENCE).with_for_update()
+_HOLDS = select(_JOBS.c.id).where(_FENCE).with_for_update()
 _HEARTBEAT = _fenced_update(locked_until=bindparam("until", type_=UTCDateTime()))
 # ``locked_by`` is kept on finished jobs: it tells an operator which worker ran them.
 _COMPLETE = _fenced_update(state=JobState.SUCCEEDED, locked_until=None, finished_at=_NOW)
 # The interrupted run does not count as an attempt.
 _RELEASE = _fenced_update(
     state=JobState.QUEUED,
-    attempts=Job.attempts - 1,
+    attempts=_JOBS.c.attempts - 1,
     run_at=_NOW,
     locked_by=None,
     locked_until=None,
 )
-_GIVE_UP = or_(bindparam("permanent", type_=Boolean()), Job.attempts >= Job.max_attempts)
+_GIVE_UP = or_(bindparam("permanent", type_=Boolean()), _JOBS.c.attempts >= _JOBS.c.max_attempts)
 _RETRY_OR_FAIL = (
-    update(Job)
+    update(_JOBS)
     .where(_FENCE)
     .values(
         state=case((_GIVE_UP, JobState.FAILED.value), else_=JobState.QUEUED.value),
-        run_at=case((_GIVE_UP, Job.run_at), else_=bindparam("retry_at", type_=UTCDateTime())),
+        run_at=case((_GIVE_UP, _JOBS.c.run_at), else_=bindparam("retry_at", type_=UTCDateTime())),
         finished_at=case((_GIVE_UP, _NOW), else_=null()),
-        locked_by=case((_GIVE_UP, Job.locked_by), else_=null()),
+        locked_by=case((_GIVE_UP, _JOBS.c.locked_by), else_=null()),
         locked_until=None,
         last_error=bindparam("error"),
     )
-    .returning(Job.state)
-    .execution_options(synchronize_session=False)
+    .returning(_JOBS.c.state)
 )
 
 
