@@ -199,6 +199,7 @@ async def claim(
         row = (await session.execute(_CLAIM, parameters)).one_or_none()
         if row is None:
             return None
+        # A Job outside any session: the worker only reads it.
         job = Job(**{column.key: row._mapping[column] for column in _JOBS.c})
         if job.attempts <= job.max_attempts:
             return Claimed(job, bool(row.more))
