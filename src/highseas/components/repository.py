@@ -15,6 +15,13 @@ async def of_user(session: AsyncSession, user_id: uuid.UUID) -> list[Component]:
     return list(result.scalars())
 
 
+# Built once: every filter with components resolves them (an accept, an import job).
+_BY_PUBLIC_IDS = select(Component).where(
+    Component.user_id == bindparam("user_id"),
+    Component.public_id.in_(bindparam("public_ids", expanding=True)),
+)
+
+
 async def by_public_ids(
     session: AsyncSession, user_id: uuid.UUID, public_ids: Collection[uuid.UUID]
 ) -> list[Component]:
@@ -22,13 +29,6 @@ async def by_public_ids(
         return []
     found = await session.execute(_BY_PUBLIC_IDS, {"user_id": user_id, "public_ids": public_ids})
     return list(found.scalars())
-
-
-# Built once: every filter with components resolves them (an accept, an import job).
-_BY_PUBLIC_IDS = select(Component).where(
-    Component.user_id == bindparam("user_id"),
-    Component.public_id.in_(bindparam("public_ids", expanding=True)),
-)
 
 
 async def name_taken(
