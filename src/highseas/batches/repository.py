@@ -23,6 +23,8 @@ async def add(session: AsyncSession, **values: Any) -> None:
     await session.execute(_ADD, values)
 
 
+# Built once: a worker reads the batch of every job it runs. populate_existing: a batch
+# already in the session is read again from its row (its state may have moved on).
 _GET = (
     select(Batch).where(Batch.id == bindparam("batch_id")).execution_options(populate_existing=True)
 )

@@ -339,7 +339,7 @@ class CheckedRows:
 
 
 def check_rows(checker: RowChecker, rows: Iterable[RowInput]) -> CheckedRows:
-    """Pure, so ``pool import`` checks the next chunk while the last one is written."""
+    """Pure: no session, so a chunk is checked before its transaction begins."""
     checked = CheckedRows()
     for row in rows:
         draft = checker.check(row)
