@@ -250,6 +250,7 @@ class Load:
 
     seconds: float
     latencies_ms: list[float] = field(default_factory=list)
+    sent_at_s: list[float] = field(default_factory=list)  # open loop: each answer's send time
     unique_ids: list[str] = field(default_factory=list)
     errors: int = 0
     first_error: str = ""
@@ -261,6 +262,8 @@ class Load:
     cpu: Cpu | None = None
     callbacks_in_window: int = 0
     drain_seconds: float = 0.0
+    # PostgreSQL during the phase: checkpoints started, buffers written by checkpoints
+    checkpoints: tuple[int, int] | None = None
 
     @property
     def rate(self) -> float:
@@ -331,6 +334,7 @@ async def open_loop(port: int, requests: Sequence[bytes], rate: float, seconds: 
         load.note(status, body)
         if status == 200:
             load.latencies_ms.append((done - scheduled) * 1000)
+            load.sent_at_s.append(scheduled - start)
         last_answer = max(last_answer, done)
 
     count = round(rate * seconds)
@@ -370,9 +374,24 @@ class Setup:
     worker: Process | None
     bare: Process
     receiver: Receiver
+    pg_url: str | None = None
     accept: list[bytes] = field(default_factory=list)
     bare_requests: list[bytes] = field(default_factory=list)
     insert_requests: list[bytes] = field(default_factory=list)
+
+
+def checkpointer(url: str) -> tuple[int, int]:
+    """Checkpoints the server has started (timed or requested), and the buffers checkpoints
+    have written, since its statistics were reset."""
+    with psycopg.connect(libpq(url)) as connection:
+        query = (
+            "SELECT num_timed + num_requested, buffers_written FROM pg_stat_checkpointer"
+            if connection.info.server_version >= 170000
+            else "SELECT checkpoints_timed + checkpoints_req, buffers_checkpoint"
+            " FROM pg_stat_bgwriter"
+        )
+        row = connection.execute(query).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 def pg_version(url: str) -> str:
@@ -446,7 +465,7 @@ async def run(kind: str, args: argparse.Namespace) -> tuple[str, list[Round]]:
         await asyncio.gather(
             serve.ready("/readyz"), bare.ready("/agent-api/user/u/customer_to_task/t")
         )
-        setup = Setup(serve, worker, bare, receiver)
+        setup = Setup(serve, worker, bare, receiver, None if kind == "sqlite" else url)
         await prepare(setup, workdir, env, args)
         rounds = []
         for number in range(1, args.rounds + 1):
@@ -522,6 +541,7 @@ async def one_round(setup: Setup, args: argparse.Namespace) -> Round:
         await asyncio.sleep(0.5)
         if worker_paused and setup.worker is not None:
             setup.worker.pause()
+        checkpoints = None if setup.pg_url is None else checkpointer(setup.pg_url)
         mark = meter.start()
         try:
             load = await work
@@ -529,6 +549,9 @@ async def one_round(setup: Setup, args: argparse.Namespace) -> Round:
             if worker_paused and setup.worker is not None:
                 setup.worker.resume()
         load.cpu = meter.since(mark)
+        if checkpoints is not None and setup.pg_url is not None:
+            started, written = checkpointer(setup.pg_url)
+            load.checkpoints = (started - checkpoints[0], written - checkpoints[1])
         if accepts:
             load.callbacks_in_window = sum(i in setup.receiver.arrived for i in load.unique_ids)
             load.drain_seconds = await setup.receiver.drained(load.unique_ids)
@@ -608,8 +631,31 @@ def print_round(number: int, r: Round) -> None:
             f"send lag p99 {percentile(load.send_lag_ms, 99):.1f} ms)  {cpu_text(load.cpu)}"
             f"{errors_text(load)}"
         )
+        print(f"            {spread_text(load)}")
         if name.startswith("accept"):
             print(f"            {worker_text(load)}")
+
+
+def spread_text(load: Load) -> str:
+    """Where in the phase the slow answers were: the worst one-second window by its p99; and
+    whether PostgreSQL checkpointed meanwhile (a lead for rounds far slower than others)."""
+    by_second: dict[int, list[float]] = {}
+    for at, latency in zip(load.sent_at_s, load.latencies_ms, strict=True):
+        by_second.setdefault(int(at), []).append(latency)
+    parts = []
+    if by_second:
+        second, latencies = max(by_second.items(), key=lambda item: percentile(item[1], 99))
+        parts.append(
+            f"worst second: p99 {percentile(latencies, 99):.1f} ms at {second} s of "
+            f"{len(by_second)}"
+        )
+    if load.checkpoints is not None:
+        started, written = load.checkpoints
+        parts.append(
+            f"PostgreSQL during the phase: {started} checkpoints started, {written:,} buffers "
+            "written by checkpoints"
+        )
+    return "; ".join(parts)
 
 
 def errors_text(load: Load) -> str:
