@@ -204,6 +204,43 @@ def test_worker_command_runs_until_sigterm(env: dict[str, str], db: object) -> N
     assert "stopped" in output
 
 
+def test_worker_refuses_a_queue_no_job_runs_on(env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [*HIGHSEAS, "worker", "--queue", "default"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "no job kind runs on queue default; the queues are imports, callbacks" in done.stderr
+
+
+def test_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    port = _free_port()  # nothing listens there
+    unreachable = {
+        **os.environ,
+        "HIGHSEAS_DATABASE_URL": f"postgresql://highseas:s3cret@127.0.0.1:{port}/highseas",
+        "HIGHSEAS_DATA_DIR": str(tmp_path / "data"),
+    }
+    for command in (["worker"], ["db", "upgrade"]):
+        done = subprocess.run(
+            [*HIGHSEAS, *command],
+            check=False,
+            env=unreachable,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.startswith(
+            "highseas: cannot use the database postgresql://highseas:***@"
+        )
+        assert "Traceback" not in done.stderr and "s3cret" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
 def test_db_upgrade_command(tmp_path: Path) -> None:
     fresh = {**os.environ, "HIGHSEAS_DATABASE_URL": f"sqlite:///{tmp_path}/fresh.db"}
     done = subprocess.run(

@@ -26,6 +26,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from highseas import metrics
@@ -91,9 +92,24 @@ def _setting_errors(exc: ValidationError) -> str:
     return "; ".join(problems)
 
 
+def _upgrade(settings: Settings) -> None:
+    """Bring the schema up to date; a database that cannot be reached ends the command with
+    one line saying so (exit 1), not a traceback: a supervisor restarts a process started
+    before its database was up (docs/deploy.md, §6)."""
+    try:
+        upgrade(settings.database_url)
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        typer.echo(
+            f"highseas: cannot use the database {_safe_url(settings.database_url)}: {reason}",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
+
+
 def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run one unit of work against the configured database, schema brought up to date first."""
-    upgrade(settings.database_url)
+    _upgrade(settings)
 
     async def run() -> T:
         database = Database(settings.database_url)
@@ -139,7 +155,7 @@ def serve(
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings.model_copy(update=overrides)
     configure_logging(settings.log_level, settings.log_format)
-    upgrade(settings.database_url)
+    _upgrade(settings)
     url = f"http://{settings.host}:{settings.port}"
     typer.echo(
         f"highseas {url} (docs: {url}/docs, database: {_safe_url(settings.database_url)})\n"
@@ -184,7 +200,16 @@ def worker(
     overrides = {"metrics_port": metrics_port, "metrics_host": metrics_host}
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     configure_logging(settings.log_level, settings.log_format)
-    upgrade(settings.database_url)
+    registry = job_registry(settings)
+    unused = [q.value for q in queue or [] if not registry.kinds(q)]
+    if unused:
+        in_use = ", ".join(q.value for q in Queue if registry.kinds(q))
+        typer.echo(
+            f"highseas: no job kind runs on queue {', '.join(unused)}; the queues are {in_use}",
+            err=True,
+        )
+        raise typer.Exit(2)
+    _upgrade(settings)
     if settings.metrics_port is not None:
         try:
             metrics.serve(settings.metrics_host, settings.metrics_port)
@@ -195,9 +220,7 @@ def worker(
             raise typer.Exit(2) from exc
     queues = [q.value for q in queue] if queue else None
     _freeze_start_up()
-    asyncio.run(
-        run_worker_process(settings, job_registry(settings), concurrency=concurrency, queues=queues)
-    )
+    asyncio.run(run_worker_process(settings, registry, concurrency=concurrency, queues=queues))
 
 
 @agent_app.command("create")
@@ -261,7 +284,7 @@ def pool_import(
     """Bulk-load a file into a user's pool; prints a JSON summary as the last line."""
     settings = _settings()
     set_service_zone(settings.zone)
-    upgrade(settings.database_url)
+    _upgrade(settings)
     pool_file = PoolFile(file, encoding.value)
 
     async def run() -> pool_import_module.Summary:
@@ -323,7 +346,7 @@ def jobs_prune(
     deliveries and task numbers are separate tables and stay. Also deletes Idempotency-Keys
     past their 24 hours. Prints {"deleted": N, "idempotency_keys": M}."""
     settings = _settings()
-    upgrade(settings.database_url)
+    _upgrade(settings)
     states = [JobState.SUCCEEDED, JobState.FAILED] if failed else [JobState.SUCCEEDED]
     cutoff = utcnow() - timedelta(days=older_than_days)
 
@@ -385,7 +408,7 @@ def demo() -> None:
 def db_upgrade() -> None:
     """Apply every pending migration to HIGHSEAS_DATABASE_URL."""
     settings = _settings()
-    upgrade(settings.database_url)
+    _upgrade(settings)
     typer.echo(f"database {_safe_url(settings.database_url)} is up to date", err=True)
 
 

@@ -72,7 +72,7 @@ class Worker:
             raise ValueError("lease and poll must be positive and the grace not negative")
         self.database = database
         self.registry = registry
-        self.queues = polled_queues(queues)
+        self.queues = polled_queues(registry, queues)
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
@@ -111,7 +111,7 @@ class Worker:
         Cancelling ``run()`` instead of calling ``stop()`` also drains, but may abandon a claim
         in flight to its lease expiry.
         """
-        polled = [queue for queue in self.queues if self.registry.kinds(queue)]
+        polled = self.queues
         self._slots = {queue: asyncio.Semaphore(self.concurrency) for queue in polled}
         self._kinds_taken = frozenset(k for q in polled for k in self.registry.kinds(q))
         loops = [asyncio.create_task(self._claim_loop(q), name=f"claim:{q}") for q in polled]
@@ -443,9 +443,10 @@ def _being_cancelled() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-def polled_queues(queues: Sequence[str] | None) -> list[Queue]:
-    """The queues a worker polls: those named, or all."""
-    return [Queue(q) for q in (queues if queues is not None else list(Queue))]
+def polled_queues(registry: Registry, queues: Sequence[str] | None) -> list[Queue]:
+    """The queues a worker polls: those named, or all, that have job kinds."""
+    named = [Queue(q) for q in (queues if queues is not None else list(Queue))]
+    return [queue for queue in named if registry.kinds(queue)]
 
 
 def pool_size(concurrency: int, queues: int) -> int:
@@ -462,7 +463,7 @@ async def run_worker_process(
     queues: Sequence[str] | None,
 ) -> None:
     """The ``highseas worker`` process: runs until SIGTERM or SIGINT, then drains and exits."""
-    polled = len(polled_queues(queues))
+    polled = len(polled_queues(registry, queues))
     database = Database(settings.database_url, pool_size=pool_size(concurrency, polled))
     worker = Worker.from_settings(
         database, settings, registry=registry, queues=queues, concurrency=concurrency
