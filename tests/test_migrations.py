@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 import uuid
+from contextlib import closing
 from pathlib import Path
 
 import psycopg
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection, make_url
 
 from highseas.db import Database
-from highseas.migrate import upgrade
+from highseas.migrate import alembic_config, upgrade
 from highseas.models import Base
 from tests.conftest import POSTGRES_ADMIN_URL, postgres_admin
 
@@ -62,3 +65,19 @@ def test_simultaneous_upgrades_apply_each_migration_once(tmp_path: Path) -> None
     finally:
         with postgres_admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_sqlite_whole_second_times_are_padded(tmp_path: Path) -> None:
+    """7e2b91c4d5a8: times stored without microseconds get them, so text order is time order."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(alembic_config(url), "3f1c9a7d2b6e")
+    with closing(sqlite3.connect(tmp_path / "old.db")) as connection, connection:
+        connection.execute(
+            "INSERT INTO customers (id, public_id, user_id, phone, operator, components,"
+            " created_at, updated_at) VALUES (1, 'p', 'u', '13100000000', 2, '{}',"
+            " '2026-05-01 02:00:00', '2026-05-01 02:00:00.250000')"
+        )
+    upgrade(url)
+    with closing(sqlite3.connect(tmp_path / "old.db")) as connection:
+        row = connection.execute("SELECT created_at, updated_at FROM customers").fetchone()
+    assert row == ("2026-05-01 02:00:00.000000", "2026-05-01 02:00:00.250000")

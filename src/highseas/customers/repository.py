@@ -84,10 +84,15 @@ async def _insert_new_sqlite(
     compiled = statement.compile(dialect=connection.dialect, column_keys=list(rows[0]))
     names = list(compiled.positiontup or ())
     values_of = itemgetter(*names)
+    dialect = connection.dialect
     binders = [
         (index, _Binder(process))
         for index, name in enumerate(names)
-        if (process := _CUSTOMERS.c[name].type.bind_processor(connection.dialect)) is not None
+        # As SQLAlchemy itself binds: through the dialect's implementation of the type, so a
+        # TypeDecorator's value also gets its impl's processing (a datetime becomes SQLite's
+        # text with microseconds, the format every other write and every filter uses).
+        if (process := _CUSTOMERS.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+        is not None
     ]
     parameters: list[tuple[Any, ...]] = []
     for row in rows:

@@ -1,0 +1,43 @@
+"""A `created_at` range is inclusive to the second, whichever way the customer came in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from highseas.customers import pool_import
+from highseas.customers.files import PoolFile
+from highseas.db import Database
+from tests.fixtures.factories import make_agent, make_user
+
+SECONDS = ["2026-05-01 10:00:00", "2026-05-01 10:00:01", "2026-05-01 10:00:02"]
+
+
+async def test_a_one_second_range_finds_and_deletes_exactly_that_second(
+    client: httpx.AsyncClient, db: Database, tmp_path: Path
+) -> None:
+    agent = await make_agent(db)
+    user = await make_user(db, agent)
+    migrated = tmp_path / "pool.csv"
+    lines = ["phone,created_at", *(f"1310000000{i},{at}" for i, at in enumerate(SECONDS))]
+    migrated.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    summary = await pool_import.import_file(db, str(user.id), PoolFile(migrated))
+    assert summary.created == 3
+
+    base = f"/agent-api/user/{user.id}"
+    middle = {"created_at": [SECONDS[1], SECONDS[1]]}
+    found = await client.request("GET", f"{base}/get_customer", json=middle, headers=agent.headers)
+    assert found.status_code == 200, found.text
+    assert [row["phone"] for row in found.json()["data"]] == ["13100000001"]
+    edges = {"created_at": [SECONDS[0], SECONDS[2]]}
+    found = await client.request("GET", f"{base}/get_customer", json=edges, headers=agent.headers)
+    assert found.json()["meta"]["total"] == 3
+
+    deleted = await client.request(
+        "DELETE", f"{base}/del_customer", json=middle, headers=agent.headers
+    )
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["data"]["deleted"] == 1
+    left = await client.request("GET", f"{base}/get_customer", json={}, headers=agent.headers)
+    assert sorted(row["phone"] for row in left.json()["data"]) == ["13100000000", "13100000002"]
