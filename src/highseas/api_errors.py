@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 # Input locations FastAPI prefixes to a field's path; the client knows a field by its name.
 _LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
+_UNION_MEMBER = re.compile(r"^(str|int|float|bool)$|\[")
 
 _REASONS_BY_STATUS = {
     400: "bad_request",
@@ -61,6 +63,8 @@ _MESSAGES_BY_STATUS = {
 _PYDANTIC_MESSAGES = {
     "missing": "为必填项",
     "string_type": "必须是字符串",
+    "string_unicode": "不是有效的 Unicode 文本",
+    "text_nul": "不能包含 NUL 字符（\\u0000）",
     "string_too_short": "长度不能少于 {min_length}",
     "string_too_long": "长度不能超过 {max_length}",
     "string_pattern_mismatch": "格式不正确",
@@ -136,6 +140,9 @@ def field_path(loc: Sequence[str | int]) -> str:
     parts = list(loc)
     if parts and parts[0] in _LOCATIONS:
         parts = parts[1:]
+    # pydantic names the member of a union that failed (``value.str``, ``value.list[…]``):
+    # the client knows the field only.
+    parts = [p for p in parts if not (isinstance(p, str) and _UNION_MEMBER.search(p))]
     return ".".join(str(p) for p in parts) or "body"
 
 
@@ -160,14 +167,17 @@ def _shown(value: Any) -> str:
 def _validation_response(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors: dict[str, list[str]] = {}
     for error in exc.errors():
-        errors.setdefault(field_path(error["loc"]), []).append(_describe(error))
+        described = errors.setdefault(field_path(error["loc"]), [])
+        if (text := _describe(error)) not in described:
+            described.append(text)
     first = exc.errors()[0]
     field = field_path(first["loc"])
     if first["type"] in ("json_invalid", "json_type"):
+        why = (first.get("ctx") or {}).get("error")
         return _respond(
             request,
             422,
-            "请求体不是合法的 JSON",
+            f"请求体不是合法的 JSON（{why}）" if why else "请求体不是合法的 JSON",
             reason="invalid_json",
             errors={"body": ["不是合法的 JSON"]},
         )
@@ -178,7 +188,9 @@ def _validation_response(request: Request, exc: RequestValidationError) -> JSONR
     if first["type"] == "missing":
         message = "缺少请求体" if field == "body" else f"缺少必填参数 {field}"
     else:
-        message = f"参数 {field} 无效：{_describe(first)}（收到 {_shown(first.get('input'))}）"
+        # All that is wrong with the first field: a union's members each say what they take.
+        wrong = "；".join(errors[field])
+        message = f"参数 {field} 无效：{wrong}（收到 {_shown(first.get('input'))}）"
     if len(errors) > 1:
         message += f"；另有 {len(errors) - 1} 个字段有误，见 errors"
     return _respond(request, 422, message, errors=errors)

@@ -6,12 +6,18 @@ from math import ceil
 from typing import Annotated, Generic, Literal, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 T = TypeVar("T")
 
 MAX_PER_PAGE = 1000
 DEFAULT_PER_PAGE = 15
+# Far past any pool, and small enough that the offset (at most 10^15 rows) fits the 64-bit
+# integer both databases bind; a larger page is a 422, not an overflow.
+MAX_PAGE = 10**12
+# The page fields of the query models (the GET-with-body endpoints); _page_params for the rest.
+Page = Annotated[int, Field(ge=1, le=MAX_PAGE)]
+PerPage = Annotated[int, Field(ge=1, le=MAX_PER_PAGE)]
 
 
 class Envelope(BaseModel, Generic[T]):
@@ -43,7 +49,7 @@ class PageParams(BaseModel):
 
 
 def _page_params(
-    page: Annotated[int, Query(ge=1, description="page number, from 1")] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="page number, from 1")] = 1,
     per_page: Annotated[
         int, Query(ge=1, le=MAX_PER_PAGE, description="rows per page (at most 1000)")
     ] = DEFAULT_PER_PAGE,

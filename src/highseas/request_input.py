@@ -1,21 +1,29 @@
-"""Input of the endpoints the platform documents as GET with a JSON body (contract §1).
+"""Request input: JSON bodies, and the endpoints documented as GET with a JSON body.
 
-The same fields are read from the JSON body (GET or POST) and from the query string, and the
-body wins. In the query string an array field may be JSON text (``operator=[1,3]``), repeated
-keys (``operator=1&operator=3``) or one scalar (``operator=1`` → ``[1]``); an object inside an
+Every JSON body is parsed by ``parse_json_body`` (``JsonInputRoute`` is the route class of
+every router): pydantic's parser, which refuses a lone surrogate (``"\\ud800"``: valid JSON,
+but no Unicode text, so no database can store it) and nesting deeper than about 200 levels,
+and then any NUL character (PostgreSQL cannot store it in text), naming the field. All are
+422s instead of a failed statement, or a failed job, later.
+
+For the endpoints the platform documents as GET with a JSON body (contract §1), the same
+fields are read from the JSON body (GET or POST) and from the query string, and the body
+wins. In the query string an array field may be JSON text (``operator=[1,3]``), repeated keys
+(``operator=1&operator=3``) or one scalar (``operator=1`` → ``[1]``); an object inside an
 array is JSON text (``components=[{"id":…,"value":…}]``).
 """
 
 from __future__ import annotations
 
-import json
 import types
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, Union, get_args, get_origin
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from pydantic_core import from_json
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -26,13 +34,91 @@ def _is_list_field(annotation: Any) -> bool:
     return get_origin(annotation) is list
 
 
+# A NUL can only reach a JSON string as this escape (a raw control character is invalid JSON).
+_NUL_ESCAPE = b"\\u0000"
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """A request's JSON body as Python values; RequestValidationError (422) when it is not
+    JSON, holds a lone surrogate, nests too deep, or has a NUL anywhere (the field named)."""
+    try:
+        value = _loads(raw)
+    except ValueError as exc:
+        error = {"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}}
+        raise RequestValidationError([{**error, "ctx": {"error": str(exc)}}]) from None
+    if _NUL_ESCAPE in raw:
+        _refuse_nul(value, ("body",))
+    return value
+
+
+def _loads(text: str | bytes) -> Any:
+    """JSON text as Python values; ValueError when it is not JSON, holds a lone surrogate or
+    nests deeper than about 200 levels (``json.loads`` takes the first two and fails with
+    RecursionError past 1,000)."""
+    return from_json(text)
+
+
+def _refuse_nul(value: Any, loc: tuple[str | int, ...]) -> None:
+    found = _first_nul(value)
+    if found is not None:
+        path, text = found
+        error = {"type": "text_nul", "loc": (*loc, *path), "msg": "NUL character", "input": text}
+        raise RequestValidationError([error])
+
+
+def _first_nul(value: Any) -> tuple[tuple[str | int, ...], str] | None:
+    """The place and text of the first string with a NUL in parsed JSON (keys included)."""
+    if isinstance(value, str):
+        return ((), value) if "\x00" in value else None
+    if not isinstance(value, dict | list):
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return (key,), key
+        if (found := _first_nul(item)) is not None:
+            return (key, *found[0]), found[1]
+    return None
+
+
+class _JsonInputRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = parse_json_body(await self.body())
+        return self._json
+
+
+def _is_json(request: Request) -> bool:
+    kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    return kind == "application/json" or kind.endswith("+json")
+
+
+class JsonInputRoute(APIRoute):
+    """The route class of every router: JSON bodies go through ``parse_json_body``, once.
+
+    A JSON body is parsed before FastAPI's handler runs, so a refusal reaches the error
+    handlers as the 422 it is (FastAPI turns an exception inside its own parsing into a
+    400 without detail); FastAPI then gets the parsed value from ``Request.json()``."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            request = _JsonInputRequest(request.scope, request.receive)
+            if _is_json(request) and (await request.body()).strip():
+                await request.json()
+            return await handler(request)
+
+        return route
+
+
 def _query_value(values: list[str], *, is_list: bool) -> Any:
     if not is_list:
         return values[-1]
     if len(values) == 1 and values[0].lstrip().startswith("["):
         try:
-            return json.loads(values[0])
-        except json.JSONDecodeError:
+            return _loads(values[0])
+        except ValueError:
             return values[0]  # not a list: the model says so, naming the field
     return [_json_object_or_text(value) for value in values]
 
@@ -40,8 +126,8 @@ def _query_value(values: list[str], *, is_list: bool) -> Any:
 def _json_object_or_text(value: str) -> Any:
     if value.lstrip().startswith("{"):
         try:
-            return json.loads(value)
-        except json.JSONDecodeError:
+            return _loads(value)
+        except ValueError:
             pass
     return value
 
@@ -50,12 +136,8 @@ async def _json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
         return {}
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise RequestValidationError(
-            [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}}]
-        ) from None
+    # Whatever its Content-Type (GET bodies often come without): parsed once, by the route.
+    body = await request.json()
     if not isinstance(body, dict):
         raise RequestValidationError(
             [{"type": "dict_type", "loc": ("body",), "msg": "not an object", "input": body}]
@@ -74,6 +156,7 @@ def query_or_body(model: type[M]) -> Callable[[Request], Coroutine[Any, Any, M]]
                 merged[field.alias or name] = _query_value(
                     values, is_list=_is_list_field(field.annotation)
                 )
+        _refuse_nul(merged, ("query",))
         merged.update(await _json_body(request))
         try:
             return model.model_validate(merged)

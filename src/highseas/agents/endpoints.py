@@ -5,8 +5,9 @@ from fastapi import APIRouter
 from highseas.agents.dependencies import CallerDep
 from highseas.agents.schemas import TokenRead
 from highseas.envelope import Envelope, ok
+from highseas.request_input import JsonInputRoute
 
-router = APIRouter(prefix="/agent-api", tags=["agent"])
+router = APIRouter(prefix="/agent-api", tags=["agent"], route_class=JsonInputRoute)
 
 
 @router.get("/token", response_model=Envelope[TokenRead])

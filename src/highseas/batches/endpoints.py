@@ -15,11 +15,12 @@ from highseas.crypto.codec import PLAIN, Codec
 from highseas.db import Database
 from highseas.dependencies import RegistryDep, SessionDep, SettingsDep
 from highseas.envelope import Envelope, PageDep, PageEnvelope, ok, page
+from highseas.request_input import JsonInputRoute
 from highseas.users.dependencies import OwnedUserDep
 
-router = APIRouter(prefix="/agent-api/user/{user_id}", tags=["batches"])
+router = APIRouter(prefix="/agent-api/user/{user_id}", tags=["batches"], route_class=JsonInputRoute)
 # The key is the credential: no token, no user in the path (contract §3).
-downloads = APIRouter(prefix="/agent-api", tags=["batches"])
+downloads = APIRouter(prefix="/agent-api", tags=["batches"], route_class=JsonInputRoute)
 
 
 @router.get("/identification/{unique_id}", response_model=Envelope[BatchRead])

@@ -18,10 +18,12 @@ from highseas.call_tasks.schemas import (
 from highseas.dependencies import SessionDep, SettingsDep
 from highseas.envelope import Envelope, PageEnvelope, ok, page
 from highseas.models import CallTask, TaskStatus
-from highseas.request_input import openapi_body, query_or_body
+from highseas.request_input import JsonInputRoute, openapi_body, query_or_body
 from highseas.users.dependencies import OwnedUserDep
 
-router = APIRouter(prefix="/agent-api/user/{user_id}", tags=["call tasks"])
+router = APIRouter(
+    prefix="/agent-api/user/{user_id}", tags=["call tasks"], route_class=JsonInputRoute
+)
 
 # In the signatures the user comes before the query: dependencies resolve in order, so a
 # missing token (401) or another agent's user (403) is reported before a bad filter (422).

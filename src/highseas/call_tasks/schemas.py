@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from highseas.clock import WireTime
-from highseas.envelope import DEFAULT_PER_PAGE, MAX_PER_PAGE
+from highseas.envelope import DEFAULT_PER_PAGE, Page, PerPage
 from highseas.models import TaskStatus
 
 MAX_DELETED_NUMBERS = 1000
@@ -48,8 +48,8 @@ class TaskQuery(BaseModel):
         None, min_length=1, description="1 paused, 2 running, 3 waiting; one value or an array"
     )
     sub_user_id: str | None = Field(None, description="only tasks created by this sub-account")
-    page: int = Field(1, ge=1)
-    per_page: int = Field(DEFAULT_PER_PAGE, ge=1, le=MAX_PER_PAGE)
+    page: Page = 1
+    per_page: PerPage = DEFAULT_PER_PAGE
 
     _status = field_validator("status", mode="before")(_scalar_as_list)
 
@@ -65,8 +65,8 @@ class NumberQuery(BaseModel):
     )
     sub_user_id: str | None = Field(None, description="the task must be this sub-account's")
     encryption: bool = Field(False, description=ENCRYPTION_DESCRIPTION)
-    page: int = Field(1, ge=1)
-    per_page: int = Field(DEFAULT_PER_PAGE, ge=1, le=MAX_PER_PAGE)
+    page: Page = 1
+    per_page: PerPage = DEFAULT_PER_PAGE
 
     _status = field_validator("status", mode="before")(_scalar_as_list)
 

@@ -10,8 +10,9 @@ from highseas.callbacks.schemas import CallbackDeleted, CallbackRead, CallbackUp
 from highseas.dependencies import SessionDep, SettingsDep
 from highseas.envelope import Envelope, PageDep, PageEnvelope, ok, page
 from highseas.models import CallbackType
+from highseas.request_input import JsonInputRoute
 
-router = APIRouter(prefix="/agent-api", tags=["callbacks"])
+router = APIRouter(prefix="/agent-api", tags=["callbacks"], route_class=JsonInputRoute)
 
 TypePath = Annotated[
     CallbackType, Path(description="回调类型: api_customer_to_task or api_async_customer")

@@ -15,9 +15,12 @@ from highseas.components.schemas import (
 from highseas.dependencies import SessionDep
 from highseas.envelope import Envelope, ok
 from highseas.models import Component
+from highseas.request_input import JsonInputRoute
 from highseas.users.dependencies import OwnedUserDep
 
-router = APIRouter(prefix="/agent-api/user/{user_id}", tags=["pool components"])
+router = APIRouter(
+    prefix="/agent-api/user/{user_id}", tags=["pool components"], route_class=JsonInputRoute
+)
 
 
 def _read(component: Component) -> ComponentRead:

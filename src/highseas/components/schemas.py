@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from highseas.clock import WireTime
 from highseas.models import ComponentStatus, ComponentType, ValidateRule
 
 _LENIENT = ConfigDict(extra="ignore")
+# Trimmed: a file's header cell names a component, and " 城市 " must not be a second 城市.
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# The column is a 32-bit integer on PostgreSQL.
+SortOrder = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 
 
 def _unique_rules(rules: list[ValidateRule] | None) -> list[ValidateRule] | None:
@@ -17,9 +22,9 @@ def _unique_rules(rules: list[ValidateRule] | None) -> list[ValidateRule] | None
 class ComponentCreate(BaseModel):
     model_config = _LENIENT
 
-    name: str = Field(min_length=1, max_length=100)
+    name: Name
     type: ComponentType
-    sort: int = 0
+    sort: SortOrder = 0
     validate_: list[ValidateRule] = Field(default_factory=list, alias="validate")
     status: int = Field(ComponentStatus.ENABLED, ge=0, le=1, description="1 enabled, 0 disabled")
 
@@ -31,9 +36,9 @@ class ComponentUpdate(BaseModel):
 
     model_config = _LENIENT
 
-    name: str | None = Field(None, min_length=1, max_length=100)
+    name: Name | None = None
     type: ComponentType | None = None
-    sort: int | None = None
+    sort: SortOrder | None = None
     validate_: list[ValidateRule] | None = Field(None, alias="validate")
     status: int | None = Field(None, ge=0, le=1)
 

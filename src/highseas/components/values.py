@@ -59,6 +59,8 @@ def parse(component_type: str, raw: Any, rules: frozenset[str] = frozenset()) ->
     text = str(raw).strip()
     if len(text) > MAX_TEXT_LENGTH:
         raise InvalidValue("too_long", f"不能超过 {MAX_TEXT_LENGTH} 个字符")
+    if "\x00" in text:
+        raise InvalidValue("invalid_text", "不能包含 NUL 字符")
     if _INTEGER_RULE in rules and not _INTEGER.fullmatch(text):
         raise InvalidValue("not_integer", "必须是整数")
     if _DATE_RULE in rules:

@@ -7,8 +7,9 @@ from highseas.crypto import service
 from highseas.crypto.schemas import EncryptionRead, EncryptionUpdate
 from highseas.dependencies import SessionDep, SettingsDep
 from highseas.envelope import Envelope, ok
+from highseas.request_input import JsonInputRoute
 
-router = APIRouter(prefix="/agent-api", tags=["encryption"])
+router = APIRouter(prefix="/agent-api", tags=["encryption"], route_class=JsonInputRoute)
 
 
 @router.put("/encryption", response_model=Envelope[EncryptionRead])

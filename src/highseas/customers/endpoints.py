@@ -15,10 +15,12 @@ from highseas.customers.schemas import (
 )
 from highseas.dependencies import RegistryDep, SessionDep, SettingsDep
 from highseas.envelope import Envelope, PageEnvelope, ok, page
-from highseas.request_input import openapi_body, query_or_body
+from highseas.request_input import JsonInputRoute, openapi_body, query_or_body
 from highseas.users.dependencies import OwnedUserDep
 
-router = APIRouter(prefix="/agent-api/user/{user_id}", tags=["pool customers"])
+router = APIRouter(
+    prefix="/agent-api/user/{user_id}", tags=["pool customers"], route_class=JsonInputRoute
+)
 
 
 @router.post("/async_customer", response_model=Envelope[UniqueId])
@@ -78,12 +80,13 @@ async def customer_detail(
 
 @router.delete("/del_customer", response_model=Envelope[DeletedCount])
 async def delete_customers(
-    body: Annotated[CustomerDeleteIn, Body()],
     user: OwnedUserDep,
     session: SessionDep,
     settings: SettingsDep,
+    body: Annotated[CustomerDeleteIn | None, Body()] = None,
 ) -> Envelope[DeletedCount]:
     """Delete pool customers by ``phone`` (at most 100; cipher text with ``encryption``)
-    and/or a ``created_at`` range; with neither, nothing is deleted."""
-    deleted = await service.delete(session, user, body, settings)
+    and/or a ``created_at`` range; with neither (empty, or no body at all), nothing is
+    deleted."""
+    deleted = await service.delete(session, user, body or CustomerDeleteIn(), settings)
     return ok(DeletedCount(deleted=deleted), "删除成功")

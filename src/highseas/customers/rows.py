@@ -20,7 +20,8 @@ from highseas.models import ComponentStatus, ValidateRule
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _TEXT_LIMITS = {"name": 100, "email": 254, "company": 200}
-_SEXES = {0, 1, 2}
+_SEXES = range(3)  # 0 unknown, 1 male, 2 female
+_SORTS = range(-(2**31), 2**31)  # a 32-bit integer column on PostgreSQL
 
 Reject = Callable[[str, Any, str], None]
 
@@ -151,8 +152,9 @@ class RowChecker:
             draft.shown[public_id] = value.shown
             draft.keys.append((spec.row_id, value.key))
         for spec in self.required:
-            if values.is_empty(row.components.get(spec.public_id)):
-                reject(self.label(spec), None, "required")
+            given = row.components.get(spec.public_id)
+            if values.is_empty(given):
+                reject(self.label(spec), given, "required")
 
 
 def _stated_operator(info: phones.PhoneInfo, stated: Any, reject: Reject) -> phones.PhoneInfo:
@@ -173,20 +175,24 @@ def _stated_operator(info: phones.PhoneInfo, stated: Any, reject: Reject) -> pho
 def _check_fields(row: RowInput, draft: Draft, reject: Reject) -> None:
     for name, limit in _TEXT_LIMITS.items():
         text = _text(row.fields.get(name))
-        if text is not None and len(text) > limit:
+        if text is None:
+            continue
+        if len(text) > limit:
             reject(name, text, "too_long")
-        elif name == "email" and text is not None and not _EMAIL.fullmatch(text):
+        elif "\x00" in text:  # PostgreSQL cannot store it (a decrypted company may hold one)
+            reject(name, text, "invalid_text")
+        elif name == "email" and not _EMAIL.fullmatch(text):
             reject(name, text, "invalid_email")
         else:
             setattr(draft, name, text)
-    for name in ("sex", "sort"):
+    for name, allowed, reason in (("sex", _SEXES, "invalid_sex"), ("sort", _SORTS, "out_of_range")):
         raw = row.fields.get(name)
         try:
             number = _small_int(raw)
         except (TypeError, ValueError):
-            reject(name, raw, "not_integer")
+            reject(name, raw, "invalid_sex" if name == "sex" else "not_integer")
             continue
-        if name == "sex" and number is not None and number not in _SEXES:
-            reject(name, raw, "invalid_sex")
+        if number is not None and number not in allowed:
+            reject(name, raw, reason)
         setattr(draft, name, number)
     draft.extra = row.fields.get("extra")

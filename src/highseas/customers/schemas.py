@@ -3,11 +3,20 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 from highseas.clock import WireTime, from_wire
 from highseas.customers.filters import FilterOp
-from highseas.envelope import DEFAULT_PER_PAGE, MAX_PER_PAGE
+from highseas.envelope import DEFAULT_PER_PAGE, Page, PerPage
 from highseas.phones import Operator
 
 MAX_IN_VALUES = 1000
@@ -16,7 +25,8 @@ _SCALAR_OPS = {FilterOp.EQ, FilterOp.CONTAINS, FilterOp.PREFIX, FilterOp.GTE, Fi
 # Platform clients send more fields than highseas uses: unknown ones are ignored (contract §1).
 _LENIENT = ConfigDict(extra="ignore")
 
-Scalar = str | int | float
+# Strict: a JSON true is no number (lax int would take it as 1), and no string either.
+Scalar = StrictStr | StrictInt | StrictFloat
 
 ENCRYPTION_DESCRIPTION = (
     "phones in and out are cipher text; effective only while the agent has 接口加密 on"
@@ -87,8 +97,8 @@ class CustomerQuery(PoolFilterIn):
 
     email: str | None = None
     company: str | None = None
-    page: int = Field(1, ge=1)
-    per_page: int = Field(DEFAULT_PER_PAGE, ge=1, le=MAX_PER_PAGE)
+    page: Page = 1
+    per_page: PerPage = DEFAULT_PER_PAGE
 
 
 class AsyncCustomerIn(BaseModel):
@@ -110,7 +120,11 @@ class CustomerDeleteIn(BaseModel):
     created_at: list[str] | None = None
     encryption: bool = Field(False, description=ENCRYPTION_DESCRIPTION)
 
-    _created_at = field_validator("created_at")(_valid_range)
+    @field_validator("created_at")
+    @classmethod
+    def _range_or_nothing(cls, value: list[str] | None) -> list[str] | None:
+        # "Both empty deletes nothing" (contract §5): [] is no range, as [] is no phone.
+        return None if value == [] else _valid_range(value)
 
 
 class UniqueId(BaseModel):

@@ -8,10 +8,10 @@ from highseas.customers.schemas import PoolFilterIn, UniqueId
 from highseas.dependencies import RegistryDep, SessionDep, SettingsDep
 from highseas.envelope import Envelope, ok
 from highseas.imports import service
-from highseas.request_input import openapi_body, query_or_body
+from highseas.request_input import JsonInputRoute, openapi_body, query_or_body
 from highseas.users.dependencies import OwnedUserDep
 
-router = APIRouter(prefix="/agent-api", tags=["customer_to_task"])
+router = APIRouter(prefix="/agent-api", tags=["customer_to_task"], route_class=JsonInputRoute)
 
 IdempotencyKeyHeader = Annotated[
     str | None,

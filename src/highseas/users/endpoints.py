@@ -5,11 +5,12 @@ from fastapi import APIRouter
 from highseas.agents.dependencies import CallerDep
 from highseas.dependencies import SessionDep
 from highseas.envelope import Envelope, PageDep, PageEnvelope, ok, page
+from highseas.request_input import JsonInputRoute
 from highseas.users import service
 from highseas.users.dependencies import OwnedUserDep
 from highseas.users.schemas import AccountCreate, SubUserRead, UserRead
 
-router = APIRouter(prefix="/agent-api", tags=["agent"])
+router = APIRouter(prefix="/agent-api", tags=["agent"], route_class=JsonInputRoute)
 
 
 @router.post("/user", response_model=Envelope[UserRead])
