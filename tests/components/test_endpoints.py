@@ -70,6 +70,20 @@ async def test_rejections(client: httpx.AsyncClient, db: Database) -> None:
     )
     body = assert_error(same_name, 422, "name_taken")
     assert "name" in body["errors"] and "公司" in body["message"]
+    # Names are trimmed: a file's header " 公司 " must not name a second component.
+    padded = await client.post(
+        f"{base}/component", json={"name": " 公司 ", "type": "text"}, headers=headers
+    )
+    assert_error(padded, 422, "name_taken")
+    blank = await client.post(
+        f"{base}/component", json={"name": "  ", "type": "text"}, headers=headers
+    )
+    assert "name" in assert_error(blank, 422, "validation_failed")["errors"]
+    renamed = await client.put(
+        f"{base}/component/{component_id}", json={"name": " 客户公司\t"}, headers=headers
+    )
+    assert renamed.json()["data"]["name"] == "客户公司"
+    await client.put(f"{base}/component/{component_id}", json={"name": "公司"}, headers=headers)
 
     bad_type = await client.post(
         f"{base}/component", json={"name": "x", "type": "color"}, headers=headers
