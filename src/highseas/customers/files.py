@@ -1,21 +1,31 @@
 """Reading pool files for ``highseas pool import``: CSV (UTF-8 with or without BOM, or GBK)
-and XLSX, streamed row by row as ``{header: text}``."""
+and XLSX, streamed row by row as text cells."""
 
 from __future__ import annotations
 
 import codecs
 import csv
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-ENCODINGS = ("utf-8", "gbk")
+# What to try instead when a CSV does not decode in the encoding it was read in.
+_OTHER_ENCODING = {"utf-8": "GBK 文件请加 --encoding gbk", "gbk": "UTF-8 文件请去掉 --encoding gbk"}
+# Quoted text, [colour]/[$-locale] sections and escaped characters of a number format: none
+# of them is a date or time part.
+_FORMAT_LITERALS = re.compile(r'"[^"]*"|\[[^\]]*\]|\\.')
 
 
 class UnreadableFile(Exception):
-    """The file cannot be imported at all (missing, wrong format or encoding, no header)."""
+    """The file cannot be imported at all (missing, wrong format or encoding, no header, or
+    its rejected-rows file cannot be written)."""
+
+
+def is_blank(record: list[str]) -> bool:
+    return not any(cell.strip() for cell in record)
 
 
 @dataclass(frozen=True)
@@ -30,14 +40,20 @@ class PoolFile:
     def count_rows(self) -> int:
         """Data rows, by a first full pass that also proves the file decodes, so an encoding
         error is found before anything is stored."""
-        return sum(1 for _ in self._records()) - 1
+        return sum(1 for _ in self.header_and_rows()[1])
 
-    def header_and_rows(self) -> tuple[list[str], Iterator[list[str]]]:
+    def header_and_rows(self) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+        """The header (the first row that is not blank, its cells as written, up to the last
+        named one), and each data row that is not blank with its number: the row under the
+        header is 0, and a blank row keeps its number, so numbers match the file's rows."""
         records = self._records()
-        header = next(records, None)
+        header = next((record for record in records if not is_blank(record)), None)
         if header is None:
             raise UnreadableFile(f"{self.path} 是空文件：第一行应为表头（phone, name, …）")
-        return [h.strip() for h in header], records
+        while not header[-1].strip():
+            header.pop()
+        rows = ((number, record) for number, record in enumerate(records) if not is_blank(record))
+        return header, rows
 
     def _records(self) -> Iterator[list[str]]:
         if not self.path.is_file():
@@ -45,15 +61,17 @@ class PoolFile:
         return self._xlsx() if self.is_xlsx else self._csv()
 
     def _csv(self) -> Iterator[list[str]]:
-        # utf-8-sig reads files with and without a BOM alike.
-        encoding = "utf-8-sig" if codecs.lookup(self.encoding).name == "utf-8" else self.encoding
+        encoding = codecs.lookup(self.encoding).name
         try:
-            with self.path.open(newline="", encoding=encoding) as handle:
+            # utf-8-sig reads files with and without a BOM alike.
+            with self.path.open(
+                newline="", encoding="utf-8-sig" if encoding == "utf-8" else encoding
+            ) as handle:
                 yield from csv.reader(handle)
         except UnicodeDecodeError as exc:
             raise UnreadableFile(
                 f"{self.path} 不是 {self.encoding} 编码（第 {exc.start} 字节附近）；"
-                "GBK 文件请加 --encoding gbk"
+                + _OTHER_ENCODING.get(encoding, "请用 --encoding 指定文件的编码")
             ) from None
         except csv.Error as exc:
             raise UnreadableFile(f"{self.path} 不是合法的 CSV：{exc}") from None
@@ -71,21 +89,24 @@ class PoolFile:
             sheet = workbook.active
             if sheet is None:
                 return
-            for values in sheet.iter_rows(values_only=True):
-                if any(v is not None for v in values):
-                    yield [_cell_text(v) for v in values]
+            # Cells, not values: a date's number format says whether its time is shown.
+            for cells in sheet.iter_rows():
+                yield [_cell_text(cell) for cell in cells]
         finally:
             workbook.close()
 
 
-def _cell_text(value: Any) -> str:
-    """A cell as the text a CSV would hold (spreadsheets turn phone numbers into floats)."""
+def _cell_text(cell: Any) -> str:
+    """A cell as the text a user sees in it: spreadsheets store phone numbers as floats, and
+    dates and times as datetimes whose number format tells whether the time is shown."""
+    value = cell.value
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+        shows_time = re.search("[hs]", _FORMAT_LITERALS.sub("", cell.number_format.lower()))
+        return value.strftime("%Y-%m-%d %H:%M:%S" if shows_time else "%Y-%m-%d")
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
