@@ -52,8 +52,10 @@ class TaskNumber(BigIntPrimaryKey, Base):
         UniqueConstraint("task_id", "phone"),
         # A task's numbers in the order they arrived (the numbers list pages on it).
         Index("ix_task_numbers_task_id_id", "task_id", "id"),
-        # The download of a batch: what it added, by phone (an import chunk fills one stretch).
-        Index("ix_task_numbers_batch_id_phone", "batch_id", "phone"),
+        # The download of a batch: what it added, read from this index alone and sorted by
+        # customer. Keyed by phone so that an import chunk (a range of phones) fills one
+        # stretch of it (docs/adr/0008-import-chunks-by-phone.md).
+        Index("ix_task_numbers_batch_id_phone_customer_id", "batch_id", "phone", "customer_id"),
         {"sqlite_autoincrement": True},
     )
 
