@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from highseas.db import Database
 from highseas.jobs import JobContext, PermanentJobError, Queue, Registry, enqueue, worker
+from highseas.logs import ContextFilter
 from highseas.models import Job, JobState
 from tests.jobs.test_worker import _enqueue, _job, _wait_until, count_claims, make_worker
 
@@ -217,11 +218,18 @@ async def test_a_worker_stopping_puts_a_child_it_took_back_in_the_queue(
     running = asyncio.create_task(runners[0].run())
     await idle(runners[0])
     await _enqueue(db, registry, PARENT)
+    caplog.handler.addFilter(ContextFilter())  # the fields JSON logs carry
     with caplog.at_level(logging.INFO, logger="highseas.jobs.worker"):
         await asyncio.wait_for(running, 5)
     [taken] = await _children(db)
     assert (taken.state, taken.attempts, taken.locked_by) == (JobState.QUEUED, 0, None)
-    assert f"job {taken.id} ({CHILD}) attempt 1 interrupted, released" in caplog.messages
+    message = f"job {taken.id} ({CHILD}) attempt 1 interrupted, released"
+    [record] = [r for r in caplog.records if r.getMessage() == message]
+    # Logged as the child, not as the parent that handed it over.
+    assert (getattr(record, "job_id", None), getattr(record, "job_kind", None)) == (
+        taken.id,
+        CHILD,
+    )
 
 
 async def test_a_child_left_by_a_worker_that_died_is_taken_over_after_its_lease(

@@ -15,7 +15,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from contextlib import suppress
+from contextlib import AbstractContextManager, suppress
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -210,10 +210,11 @@ class Worker:
         if slots is None or not await self._acquire_slot(slots):
             # Stopping: back to the queue for whichever worker claims next (or, if the
             # database is away, to whichever claims it once its lease expires).
-            try:
-                await self._release(job, _lease_of(job, self.worker_id))
-            except Exception:
-                logger.warning("job %s (%s) attempt %s: not released", *_describe(job))
+            with _logged_as(job):  # not as the job that handed it over
+                try:
+                    await self._release(job, _lease_of(job, self.worker_id))
+                except Exception:
+                    logger.warning("job %s (%s) attempt %s: not released", *_describe(job))
             return
         try:
             await self._process(job)
@@ -269,9 +270,7 @@ class Worker:
             await asyncio.sleep(0)  # the done callbacks that take them off the set
 
     async def _process(self, job: Job) -> None:
-        # A job of a batch names it in its payload: its log records carry the batch's unique_id.
-        batch_id = job.payload.get("batch_id")
-        with log_context(job_id=job.id, job_kind=job.kind, batch_id=batch_id):
+        with _logged_as(job):
             try:
                 await self._run(job)
             except Exception:
@@ -436,6 +435,12 @@ def _describe(job: Job) -> tuple[int, str, int]:
 
 def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+def _logged_as(job: Job) -> AbstractContextManager[None]:
+    """Log records name the job and, for a job of a batch (named in its payload), the batch's
+    unique_id."""
+    return log_context(job_id=job.id, job_kind=job.kind, batch_id=job.payload.get("batch_id"))
 
 
 def _being_cancelled() -> bool:
