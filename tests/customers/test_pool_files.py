@@ -84,3 +84,16 @@ def test_a_wrong_encoding_says_what_to_try(
     path.write_text("phone,name\n13800000001,中\n", encoding=written)
     with pytest.raises(UnreadableFile, match=hint):
         PoolFile(path, read).count_rows()
+
+
+def test_utf8_read_as_gbk_is_refused_even_when_it_would_decode(tmp_path: Path) -> None:
+    """UTF-8 张三 decodes as GBK without an error, into other characters: refused, not stored
+    garbled. A real GBK file with the same text reads as GBK."""
+    path = tmp_path / "pool.csv"
+    path.write_text("phone,name\n13800000001,张三\n", encoding="utf-8")
+    assert path.read_bytes().decode("gbk")  # the trap: no decoding error
+    with pytest.raises(UnreadableFile, match=r"是 UTF-8 编码.*请去掉 --encoding gbk"):
+        PoolFile(path, "gbk").count_rows()
+    path.write_text("phone,name\n13800000001,张三\n", encoding="gbk")
+    header, rows = PoolFile(path, "gbk").header_and_rows()
+    assert header == ["phone", "name"] and list(rows) == [(0, ["13800000001", "张三"])]

@@ -62,6 +62,10 @@ class PoolFile:
 
     def _csv(self) -> Iterator[list[str]]:
         encoding = codecs.lookup(self.encoding).name
+        if encoding == "gbk" and _is_utf8_text(self.path):
+            raise UnreadableFile(
+                f"{self.path} 是 UTF-8 编码，按 GBK 读会得到乱码；{_OTHER_ENCODING[encoding]}"
+            )
         try:
             # utf-8-sig reads files with and without a BOM alike.
             with self.path.open(
@@ -94,6 +98,23 @@ class PoolFile:
                 yield [_cell_text(cell) for cell in cells]
         finally:
             workbook.close()
+
+
+def _is_utf8_text(path: Path) -> bool:
+    """Whether the file is valid UTF-8 with some non-ASCII text in it. Most UTF-8 Chinese
+    also decodes as GBK, into other characters; real GBK text is practically never valid
+    UTF-8 (its trail bytes would have to line up as UTF-8 continuations throughout)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    non_ascii = False
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                decoder.decode(chunk)
+                non_ascii = non_ascii or not chunk.isascii()
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return non_ascii
 
 
 def _cell_text(cell: Any) -> str:
