@@ -374,7 +374,7 @@ def downloads(
     url: str, deliveries: list[Delivery], rng: random.Random, sample: int = 25
 ) -> list[str]:
     """A sample of the callbacks' download links: each lists exactly the numbers its batch
-    added, in phone order."""
+    added, ascending by pool customer (contract §3)."""
     links = {
         str(d.message["unique_id"]): str(d.message["data"]["url"])
         for d in deliveries
@@ -386,7 +386,7 @@ def downloads(
             expected = [
                 phone
                 for (phone,) in db.execute(
-                    "SELECT phone FROM task_numbers WHERE batch_id = %s ORDER BY phone",
+                    "SELECT phone FROM task_numbers WHERE batch_id = %s ORDER BY customer_id",
                     (unique_id,),
                 )
             ]
