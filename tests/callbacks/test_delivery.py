@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -242,15 +243,22 @@ async def test_the_guard_runs_again_at_send_time(
     agent: AgentWithToken,
     receiver: Receiver,
     host: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    await configure(client, agent, receiver.url(host=host))
+    url = receiver.url(host=host) + "?token=URL-TOKEN-SECRET"
+    await configure(client, agent, url)
     batch_id = await emit(db, settings, agent)
     strict = settings.model_copy(update={"callback_allow_private": False})
-    assert await deliver(db, strict) == 4
+    with caplog.at_level(logging.INFO, logger="highseas.callbacks"):
+        assert await deliver(db, strict) == 4
     found = await delivery(db, batch_id)
     assert found.state is DeliveryState.FAILED
     assert all(a.error and "回环地址" in a.error for a in found.attempts)
     assert receiver.received == []
+    # Receivers put tokens in their URLs: neither the log nor the attempts repeat it.
+    assert any("回环地址" in m for m in caplog.messages)
+    assert not [m for m in caplog.messages if "URL-TOKEN-SECRET" in m]
+    assert not [a for a in found.attempts if a.error and "URL-TOKEN-SECRET" in a.error]
 
 
 async def test_redeliver_sends_once_more_with_the_same_id(

@@ -73,7 +73,7 @@ async def send(
         error = f"超时：{timeout_seconds:g} 秒内没有完成"
         counted = CallbackOutcome.TIMEOUT
     except ssrf.UrlRefused as exc:
-        error = _clip(exc.message)
+        error = _clip(exc.why)  # logged: without the URL and the tokens it may carry
         counted = CallbackOutcome.BLOCKED
     except httpx.HTTPError as exc:
         error = _clip(f"请求失败：{type(exc).__name__}: {exc}")

@@ -37,23 +37,27 @@ _REFUSED_CLASSES = (
 
 
 class UrlRefused(Exception):
-    """A callback URL that may not be called; ``reason`` is the error envelope's reason."""
+    """A callback URL that may not be called; ``reason`` is the error envelope's reason.
 
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
+    ``message`` quotes the URL, for the client that gives it; ``why`` does not, for what is
+    logged and recorded at send time: receivers put tokens in their URLs."""
+
+    def __init__(self, reason: str, url: str | httpx.URL, why: str) -> None:
+        super().__init__(why)
         self.reason = reason
-        self.message = message
+        self.why = f"回调地址{why}"
+        self.message = f"回调地址 {url} {why}"
 
 
 def parse(url: str) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
-        raise UrlRefused("callback_url_invalid", f"回调地址 {url} 不是合法的 URL") from exc
+        raise UrlRefused("callback_url_invalid", url, "不是合法的 URL") from exc
     if parsed.scheme not in ALLOWED_SCHEMES:
-        raise UrlRefused("callback_url_invalid", f"回调地址 {url} 无效：只支持 http 和 https 地址")
+        raise UrlRefused("callback_url_invalid", url, "无效：只支持 http 和 https 地址")
     if not parsed.raw_host:
-        raise UrlRefused("callback_url_invalid", f"回调地址 {url} 无效：缺少主机名")
+        raise UrlRefused("callback_url_invalid", url, "无效：缺少主机名")
     return parsed
 
 
@@ -97,7 +101,8 @@ async def resolve(url: httpx.URL, *, allow_private: bool) -> list[IPAddress]:
             if label is not None:
                 raise UrlRefused(
                     "callback_url_forbidden",
-                    f"回调地址 {url} 不允许：{host} 指向{label} {address}，回调地址必须是公网地址",
+                    url,
+                    f"不允许：{host} 指向{label} {address}，回调地址必须是公网地址",
                 )
     return addresses
 
@@ -112,9 +117,7 @@ async def _addresses(url: httpx.URL, host: str) -> list[IPAddress]:
         # getaddrinfo blocks; the loop runs it in its default thread pool.
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise UrlRefused(
-            "callback_url_unresolvable", f"回调地址 {url} 无法解析：找不到主机 {host}"
-        ) from exc
+        raise UrlRefused("callback_url_unresolvable", url, f"无法解析：找不到主机 {host}") from exc
     found: list[IPAddress] = []
     for *_, sockaddr in infos:
         # A scoped IPv6 address comes back as "fe80::1%eth0".
