@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 from pydantic import BaseModel
 
 from highseas.clock import WireTime, from_wire, set_service_zone, to_wire
@@ -23,3 +24,10 @@ def test_models_serialise_wire_times() -> None:
 
     row = Row(created_at=datetime(2021, 6, 30, 16, 0, 0, tzinfo=UTC))
     assert row.model_dump(mode="json") == {"created_at": "2021-07-01 00:00:00"}
+
+
+def test_a_time_whose_utc_is_before_year_one_is_a_value_error() -> None:
+    set_service_zone(ZoneInfo("Asia/Shanghai"))
+    with pytest.raises(ValueError, match="out of range"):
+        from_wire("0001-01-01 00:00:00")
+    assert from_wire("9999-12-31 23:59:59") == datetime(9999, 12, 31, 15, 59, 59, tzinfo=UTC)

@@ -101,6 +101,19 @@ async def test_numbers_past_what_the_database_holds_are_422(
     assert list(body["errors"]) == ["sort"]  # type: ignore[call-overload]
 
 
+async def test_a_time_out_of_range_in_utc_is_a_422(
+    client: httpx.AsyncClient, owner: dict[str, Any]
+) -> None:
+    """0001-01-01 00:00:00 in Asia/Shanghai is before year 1 in UTC."""
+    early = json.dumps({"created_at": ["0001-01-01 00:00:00", "9999-12-31 23:59:59"]}).encode()
+    for method, path in (("GET", "get_customer"), ("DELETE", "del_customer")):
+        response = await _send(client, owner, method, f"{owner['base']}/{path}", early)
+        assert list(assert_error(response, 422, "validation_failed")["errors"]) == ["created_at"]  # type: ignore[call-overload]
+    wide = json.dumps({"created_at": ["1900-01-01 00:00:00", "9999-12-31 23:59:59"]}).encode()
+    response = await _send(client, owner, "GET", f"{owner['base']}/get_customer", wide)
+    assert response.status_code == 200, response.text
+
+
 async def test_a_boolean_or_an_object_is_no_filter_value(
     client: httpx.AsyncClient, owner: dict[str, Any]
 ) -> None:

@@ -30,8 +30,13 @@ def to_wire(value: datetime) -> str:
 
 
 def from_wire(text: str) -> datetime:
-    """Parse ``Y-m-d H:i:s`` in the service zone into an aware UTC datetime."""
-    return datetime.strptime(text, WIRE_FORMAT).replace(tzinfo=_zone).astimezone(UTC)
+    """Parse ``Y-m-d H:i:s`` in the service zone into an aware UTC datetime; ValueError when
+    it is no such time, or one whose UTC falls outside years 1–9999 (``0001-01-01 00:00:00``
+    east of UTC)."""
+    try:
+        return datetime.strptime(text, WIRE_FORMAT).replace(tzinfo=_zone).astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text} is out of range in UTC") from None
 
 
 WireTime = Annotated[datetime, PlainSerializer(to_wire, return_type=str)]

@@ -21,9 +21,10 @@ async def test_a_one_second_range_finds_and_deletes_exactly_that_second(
     user = await make_user(db, agent)
     migrated = tmp_path / "pool.csv"
     lines = ["phone,created_at", *(f"1310000000{i},{at}" for i, at in enumerate(SECONDS))]
+    lines.append("13100000009,0001-01-01 00:00:00")  # before year 1 in UTC: a bad row, no crash
     migrated.write_text("\n".join(lines) + "\n", encoding="utf-8")
     summary = await pool_import.import_file(db, str(user.id), PoolFile(migrated))
-    assert summary.created == 3
+    assert (summary.created, summary.rejected) == (3, 1)
 
     base = f"/agent-api/user/{user.id}"
     middle = {"created_at": [SECONDS[1], SECONDS[1]]}
