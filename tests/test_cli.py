@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -254,3 +254,35 @@ def test_db_upgrade_command(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "up to date" in done.stderr
     assert (tmp_path / "fresh.db").stat().st_size > 0
+
+
+def test_in_production_serve_writes_only_json_lines(tmp_path: Path) -> None:
+    production = {
+        **os.environ,
+        "HIGHSEAS_ENV": "production",
+        "HIGHSEAS_SECRET_KEY": "k" * 40,
+        "HIGHSEAS_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}",
+        "HIGHSEAS_DATA_DIR": str(tmp_path),
+    }
+    port = _free_port()
+    process = subprocess.Popen(
+        [*HIGHSEAS, "serve", "--port", str(port)],
+        env=production,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None
+            with suppress(httpx.TransportError):
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    records = [json.loads(line) for line in output.splitlines() if line.strip()]
+    assert any("/docs" in record["message"] for record in records), output

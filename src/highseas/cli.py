@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import gc
 import json
+import logging
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -62,6 +63,7 @@ app.add_typer(jobs_app, name="jobs")
 PRUNE_BATCH = 5000
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 class Encoding(StrEnum):
@@ -157,11 +159,13 @@ def serve(
     configure_logging(settings.log_level, settings.log_format)
     _upgrade(settings)
     url = f"http://{settings.host}:{settings.port}"
-    typer.echo(
-        f"highseas {url} (docs: {url}/docs, database: {_safe_url(settings.database_url)})\n"
-        "Get an API token with: highseas agent create NAME"
-        "   (from a checkout: .venv/bin/highseas agent create NAME)",
-        err=True,
+    # Logged, not printed: in production every line on stderr is one JSON record.
+    logger.info(
+        "highseas %s (docs: %s/docs, database: %s); get an API token with: highseas agent "
+        "create NAME (from a checkout: .venv/bin/highseas agent create NAME)",
+        url,
+        url,
+        _safe_url(settings.database_url),
     )
     # Imported here: the app (every endpoint and its schemas) is a second of start-up that
     # workers and one-shot commands do not need.
