@@ -127,6 +127,7 @@ async def test_json_lines_of_a_job_carry_its_batch(
     delivery = [e for e in entries if e.get("job_kind") == "callbacks.deliver"]
     assert {e["logger"] for e in delivery} == {"highseas.callbacks.service", "highseas.jobs.worker"}
     assert all(e["batch_id"] == unique_id for e in delivery)
+    # The accept's own line names the batch it made: request id → unique_id → the job's lines.
     accepted = the_one(entries, lambda e: e["logger"] == "highseas.request")
     assert accepted["request_id"] == response.headers["x-request-id"]
-    assert "batch_id" not in accepted
+    assert accepted["batch_id"] == unique_id

@@ -41,6 +41,14 @@ def log_context(**fields: str | int | None) -> Iterator[None]:
         _context.reset(token)
 
 
+def tag(**fields: str | int | None) -> None:
+    """Tag the records logged from here to the end of the current request (or job), its
+    access line included: a request that makes a batch names it, so a log search for a
+    request id finds the batch's unique_id, and from it the job's records."""
+    given = {name: value for name, value in fields.items() if value is not None}
+    _context.set({**_context.get(), **given})
+
+
 class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         current = _context.get()

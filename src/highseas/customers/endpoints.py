@@ -15,6 +15,7 @@ from highseas.customers.schemas import (
 )
 from highseas.dependencies import RegistryDep, SessionDep, SettingsDep
 from highseas.envelope import Envelope, PageEnvelope, ok, page
+from highseas.logs import tag
 from highseas.request_input import JsonInputRoute, openapi_body, query_or_body
 from highseas.users.dependencies import OwnedUserDep
 
@@ -35,6 +36,7 @@ async def async_customer(
     the ``api_async_customer`` callback. With ``encryption``, rows' phone and company are
     cipher text."""
     batch_id = await service.accept_async_customer(session, registry, user, body, settings)
+    tag(batch_id=str(batch_id))
     return ok(UniqueId(unique_id=batch_id), "数据已提交，处理结果请在回调中查收")
 
 

@@ -8,6 +8,7 @@ from highseas.customers.schemas import PoolFilterIn, UniqueId
 from highseas.dependencies import RegistryDep, SessionDep, SettingsDep
 from highseas.envelope import Envelope, ok
 from highseas.imports import service
+from highseas.logs import tag
 from highseas.request_input import JsonInputRoute, openapi_body, query_or_body
 from highseas.users.dependencies import OwnedUserDep
 
@@ -59,4 +60,5 @@ async def customer_to_task(
         idempotency_key=idempotency_key,
         settings=settings,
     )
+    tag(batch_id=str(unique_id))
     return ok(UniqueId(unique_id=unique_id), "号码导入任务信息请在回调中查收")
