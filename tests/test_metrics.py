@@ -80,6 +80,13 @@ async def test_metrics_need_no_token_and_stay_out_of_the_api_schema(
 ) -> None:
     samples = await scrape(client)
     assert value(samples, "highseas_jobs", queue="imports", state="queued") == 0
+    # Counters with a fixed label set are there before their first event, for alerts.
+    for name, labels in [
+        ("highseas_callback_attempts_total", {"outcome": "timeout"}),
+        ("highseas_import_rows_total", {"result": "duplicate"}),
+        ("highseas_pool_rows_total", {"result": "rejected"}),
+    ]:
+        assert (name, frozenset(labels.items())) in samples, name
     schema = (await client.get("/openapi.json")).json()
     assert "/metrics" not in schema["paths"]
 

@@ -100,6 +100,27 @@ class CallbackOutcome(StrEnum):
     UNSENT = "unsent"
 
 
+class ImportRow(StrEnum):
+    IMPORTED = "imported"
+    DUPLICATE = "duplicate"
+
+
+class PoolRow(StrEnum):
+    CREATED = "created"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+# Every series of a counter with a fixed label set exists from the start, at 0: an alert on
+# an outcome that has not happened yet (rate(…{outcome="timeout"})) finds a series to read.
+for _outcome in CallbackOutcome:
+    CALLBACK_ATTEMPTS.labels(_outcome)
+for _import_row in ImportRow:
+    IMPORT_ROWS.labels(_import_row)
+for _pool_row in PoolRow:
+    POOL_ROWS.labels(_pool_row)
+
+
 def observe_request(method: str, route: object, status: int, seconds: float) -> None:
     """Time one request under its route's path template (``route`` is what the router matched,
     or None)."""

@@ -35,7 +35,7 @@ from highseas.envelope import PageParams
 from highseas.errors import NotFound, PayloadTooLarge, ValidationFailed
 from highseas.ids import parse_uuid
 from highseas.jobs import Registry
-from highseas.metrics import POOL_ROWS
+from highseas.metrics import POOL_ROWS, PoolRow
 from highseas.models import BatchType, Component, Customer, User
 from highseas.models.base import new_public_id
 from highseas.phones import OPERATOR_NAMES, Operator
@@ -472,9 +472,9 @@ async def run_async_customer(
             result.rejected += 1
             result.note([adapted] if isinstance(adapted, RowError) else adapted)
     await store_checked(session, user, check_rows(checker, rows), result)
-    POOL_ROWS.labels("created").inc(result.created)
-    POOL_ROWS.labels("duplicate").inc(result.duplicates)
-    POOL_ROWS.labels("rejected").inc(result.rejected)
+    POOL_ROWS.labels(PoolRow.CREATED).inc(result.created)
+    POOL_ROWS.labels(PoolRow.DUPLICATE).inc(result.duplicates)
+    POOL_ROWS.labels(PoolRow.REJECTED).inc(result.rejected)
     if codec.active:
         result.errors = [_as_received(error, data) for error in result.errors]
     await batches.finish(session, registry, batch, result.to_json())

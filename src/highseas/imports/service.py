@@ -36,7 +36,7 @@ from highseas.ids import parse_uuid
 from highseas.imports import repository
 from highseas.imports.repository import Chunk
 from highseas.jobs import Registry
-from highseas.metrics import IMPORT_CHUNK_SECONDS, IMPORT_ROWS
+from highseas.metrics import IMPORT_CHUNK_SECONDS, IMPORT_ROWS, ImportRow
 from highseas.models import BatchType, CallbackType, User
 
 IMPORT_JOB = "imports.customer_to_task"
@@ -179,8 +179,8 @@ def _count_once_committed(session: AsyncSession, chunk: Chunk) -> None:
     (a lost lease, a failure) and redone is counted once."""
 
     def count(_: Session) -> None:
-        IMPORT_ROWS.labels("imported").inc(chunk.imported)
-        IMPORT_ROWS.labels("duplicate").inc(chunk.matched - chunk.imported)
+        IMPORT_ROWS.labels(ImportRow.IMPORTED).inc(chunk.imported)
+        IMPORT_ROWS.labels(ImportRow.DUPLICATE).inc(chunk.matched - chunk.imported)
 
     event.listen(session.sync_session, "after_commit", count, once=True)
 
