@@ -61,7 +61,7 @@ async def test_bodies_no_database_could_store_are_refused_where_they_are(
         ("GET", f"{base}/get_customer", b'{"a":' * 5000 + b"1" + b"}" * 5000),
     ]:
         refused = assert_error(await _send(client, owner, method, path, body), 422, "invalid_json")
-        assert "line 1 column" in str(refused["message"])
+        assert "第 1 行第" in str(refused["message"])
 
     nul = [
         ("POST", f"{base}/component", {"name": "a\u0000b", "type": "text"}, "name"),
@@ -193,3 +193,101 @@ async def test_every_body_goes_through_the_same_door(
         response = await client.request(method, path, content=b'{"x": "\\u0000"}')
         assert response.status_code == 422, (method, path, response.text)
         assert response.json()["errors"] == {"x": ["不能包含 NUL 字符（\\u0000）"]}, (method, path)
+
+
+async def _store(
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    owner: dict[str, Any],
+    rows: list[dict[str, Any]],
+) -> dict[str, Any]:
+    accepted = await client.post(
+        f"{owner['base']}/async_customer", json={"data": rows}, headers=owner["headers"]
+    )
+    assert accepted.status_code == 200, accepted.text
+    await run_jobs(db, settings)
+    unique_id = accepted.json()["data"]["unique_id"]
+    result = await client.get(
+        f"{owner['base']}/identification/{unique_id}", headers=owner["headers"]
+    )
+    batch: dict[str, Any] = result.json()["data"]
+    assert batch["state"] == "succeeded", batch
+    return batch
+
+
+async def test_prefix_and_contains_take_the_text_as_given(
+    client: httpx.AsyncClient, db: Database, settings: Settings, owner: dict[str, Any]
+) -> None:
+    texts = ["a\ud7ffb", "a\ue000", "a\U0010ffff", "ab c", "abc", "x   y"]
+    rows = [
+        {"phone": f"1380000010{i}", "components": [{"id": owner["text"], "value": text}]}
+        for i, text in enumerate(texts)
+    ]
+    assert (await _store(client, db, settings, owner, rows))["data"]["created"] == len(texts)
+    cases = [
+        ("prefix", "a\ud7ff", {"a\ud7ffb"}),  # the next code point is no character
+        ("prefix", "a\U0010ffff", {"a\U0010ffff"}),  # the last code point has no next
+        ("prefix", "\U0010ffff", set()),
+        ("prefix", "ab ", {"ab c"}),  # not trimmed
+        ("contains", " c", {"ab c"}),
+        ("contains", "   ", {"x   y"}),
+    ]
+    for op, value, expected in cases:
+        filtered = {"components": [{"id": owner["text"], "value": value, "op": op}]}
+        response = await _send(
+            client, owner, "GET", f"{owner['base']}/get_customer", json.dumps(filtered).encode()
+        )
+        assert response.status_code == 200, (op, value, response.text)
+        found = {
+            component["value"] for row in response.json()["data"] for component in row["components"]
+        }
+        assert found == expected, (op, value)
+
+
+async def test_a_boolean_carrier_or_a_python_number_is_refused(
+    client: httpx.AsyncClient, owner: dict[str, Any]
+) -> None:
+    path = f"{owner['base']}/get_customer"
+    carrier = await _send(client, owner, "GET", path, b'{"operator": [true]}')
+    assert list(assert_error(carrier, 422, "validation_failed")["errors"]) == ["operator.0"]  # type: ignore[call-overload]
+    assert (await _send(client, owner, "GET", f"{path}?operator=1", None)).status_code == 200
+    underscore = {"components": [{"id": owner["number"], "value": "1_000"}]}
+    refused = await _send(client, owner, "GET", path, json.dumps(underscore).encode())
+    assert_error(refused, 422, "invalid_filter")
+    op = {"components": [{"id": owner["text"], "value": "x", "op": "like"}]}
+    body = assert_error(await _send(client, owner, "GET", path, json.dumps(op).encode()), 422,
+                        "validation_failed")  # fmt: skip
+    assert " or " not in str(body["message"]) and "、" in str(body["message"])
+
+
+async def test_a_list_or_object_where_text_belongs_is_invalid_type(
+    client: httpx.AsyncClient, db: Database, settings: Settings, owner: dict[str, Any]
+) -> None:
+    rows = [
+        {"phone": "13800000200", "email": ["a@b.cn"]},
+        {"phone": "13800000201", "name": {"x": 1}},
+        {"phone": ["13800000202"]},
+        {"phone": "13800000203", "sort": "1_000"},
+        {"phone": "13800000204", "name": "好"},
+    ]
+    batch = await _store(client, db, settings, owner, rows)
+    assert batch["data"]["created"] == 1
+    errors = [(e["row"], e["field"], e["value"], e["reason"]) for e in batch["data"]["errors"]]
+    assert errors == [
+        (0, "email", ["a@b.cn"], "invalid_type"),  # the value as sent, not its repr
+        (1, "name", {"x": 1}, "invalid_type"),
+        (2, "phone", ["13800000202"], "invalid_type"),
+        (3, "sort", "1_000", "not_integer"),
+    ]
+
+
+async def test_no_component_may_take_a_pool_field_name(
+    client: httpx.AsyncClient, owner: dict[str, Any]
+) -> None:
+    for name in ("name", "phone", "created_at"):
+        created = await client.post(
+            f"{owner['base']}/component", json={"name": name, "type": "text"},
+            headers=owner["headers"],
+        )  # fmt: skip
+        assert list(assert_error(created, 422, "name_reserved")["errors"]) == ["name"]  # type: ignore[call-overload]

@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 # Input locations FastAPI prefixes to a field's path; the client knows a field by its name.
 _LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
 _UNION_MEMBER = re.compile(r"^(str|int|float|bool)$|\[")
+_ENGLISH_LIST = re.compile(r",\s*|\s+or\s+")
+# Where the JSON parser stopped, from its English message ("… at line 1 column 17").
+_JSON_POSITION = re.compile(r"line (\d+) column (\d+)")
 
 _REASONS_BY_STATUS = {
     400: "bad_request",
@@ -153,6 +156,8 @@ def _describe(error: Mapping[str, Any]) -> str:
     template = _PYDANTIC_MESSAGES.get(error["type"])
     if template is None:
         return str(error.get("msg", "无效"))
+    if "expected" in ctx:  # "'a', 'b' or 'c'": pydantic's English list
+        ctx = {**ctx, "expected": _ENGLISH_LIST.sub("、", str(ctx["expected"]))}
     try:
         return template.format(**ctx)
     except (KeyError, IndexError):
@@ -173,11 +178,13 @@ def _validation_response(request: Request, exc: RequestValidationError) -> JSONR
     first = exc.errors()[0]
     field = field_path(first["loc"])
     if first["type"] in ("json_invalid", "json_type"):
-        why = (first.get("ctx") or {}).get("error")
+        where = _JSON_POSITION.search(str((first.get("ctx") or {}).get("error", "")))
         return _respond(
             request,
             422,
-            f"请求体不是合法的 JSON（{why}）" if why else "请求体不是合法的 JSON",
+            f"请求体不是合法的 JSON（第 {where[1]} 行第 {where[2]} 列附近）"
+            if where
+            else "请求体不是合法的 JSON",
             reason="invalid_json",
             errors={"body": ["不是合法的 JSON"]},
         )

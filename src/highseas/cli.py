@@ -282,7 +282,8 @@ def pool_import(
     ],
     user: Annotated[str, typer.Option("--user", help="the user (main account) id")],
     encoding: Annotated[
-        Encoding, typer.Option(help="CSV text encoding (a UTF-8 BOM is accepted)")
+        Encoding,
+        typer.Option(case_sensitive=False, help="CSV text encoding (a UTF-8 BOM is accepted)"),
     ] = Encoding.UTF8,
 ) -> None:
     """Bulk-load a file into a user's pool; prints a JSON summary as the last line."""

@@ -25,6 +25,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
+from highseas.text import first_nul
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -59,26 +61,11 @@ def _loads(text: str | bytes) -> Any:
 
 
 def _refuse_nul(value: Any, loc: tuple[str | int, ...]) -> None:
-    found = _first_nul(value)
+    found = first_nul(value)
     if found is not None:
         path, text = found
         error = {"type": "text_nul", "loc": (*loc, *path), "msg": "NUL character", "input": text}
         raise RequestValidationError([error])
-
-
-def _first_nul(value: Any) -> tuple[tuple[str | int, ...], str] | None:
-    """The place and text of the first string with a NUL in parsed JSON (keys included)."""
-    if isinstance(value, str):
-        return ((), value) if "\x00" in value else None
-    if not isinstance(value, dict | list):
-        return None
-    items = value.items() if isinstance(value, dict) else enumerate(value)
-    for key, item in items:
-        if isinstance(key, str) and "\x00" in key:
-            return (key,), key
-        if (found := _first_nul(item)) is not None:
-            return (key, *found[0]), found[1]
-    return None
 
 
 class _JsonInputRequest(Request):

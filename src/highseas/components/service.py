@@ -11,6 +11,7 @@ from highseas.components.schemas import ComponentCreate, ComponentUpdate
 from highseas.errors import NotFound, ValidationFailed
 from highseas.ids import parse_uuid
 from highseas.models import Component, User
+from highseas.pool_fields import POOL_FIELDS
 
 
 async def list_components(session: AsyncSession, user: User) -> list[Component]:
@@ -20,6 +21,13 @@ async def list_components(session: AsyncSession, user: User) -> list[Component]:
 async def _check_name_free(
     session: AsyncSession, user: User, name: str, *, other_than: int | None = None
 ) -> None:
+    if name in POOL_FIELDS:
+        raise ValidationFailed.field(
+            "name",
+            f"组件名称 {name!r} 是客户自身的字段名（{'、'.join(POOL_FIELDS)}）：导入文件中这一列"
+            "会填入该字段，组件无法填写，请换一个名称",
+            reason="name_reserved",
+        )
     if await repository.name_taken(session, user.id, name, other_than=other_than):
         raise ValidationFailed.field(
             "name", f"组件名称 {name!r} 已存在：同一用户的组件名称不能重复", reason="name_taken"

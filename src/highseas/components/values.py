@@ -68,6 +68,19 @@ def parse(component_type: str, raw: Any, rules: frozenset[str] = frozenset()) ->
     return Value(shown=text, key=text)
 
 
+def pattern(raw: str | int | float | None) -> str:
+    """A ``contains`` or ``prefix`` filter's text, as given: not trimmed (" c" finds "a c"
+    but not "abc"), and, as a stored text, at most 255 characters and no NUL."""
+    if raw is None or raw == "":
+        raise InvalidValue("required", "需要一个非空的值")
+    text = raw if isinstance(raw, str) else str(raw)
+    if len(text) > MAX_TEXT_LENGTH:
+        raise InvalidValue("too_long", f"不能超过 {MAX_TEXT_LENGTH} 个字符")
+    if "\x00" in text:
+        raise InvalidValue("invalid_text", "不能包含 NUL 字符")
+    return text
+
+
 def number_key(number: float) -> str:
     """Hex of the double with the sign bit flipped (positives) or all bits flipped (negatives):
     unsigned big-endian order, hence text order, equals numeric order."""
@@ -77,6 +90,8 @@ def number_key(number: float) -> str:
 
 
 def _number(raw: str | int | float, *, integer: bool) -> Value:
+    if isinstance(raw, str) and "_" in raw:  # float() reads Python's "1_000"; no user writes it
+        raise InvalidValue("not_number", "必须是数字")
     try:
         number = float(raw)
     except ValueError:

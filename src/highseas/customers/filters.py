@@ -7,6 +7,7 @@ ids until then, so a component deleted in between matches nobody.
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -138,10 +139,15 @@ def _not_indexed_sqlite(element: _not_indexed, compiler: SQLCompiler, **kw: Any)
     return f"+{compiler.process(element.clauses, **kw)}"
 
 
-def _next_prefix(prefix: str) -> str:
-    # The smallest string greater than every string that starts with ``prefix`` (code point
-    # order, which byte order of UTF-8 follows).
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+def _next_prefix(prefix: str) -> str | None:
+    """The smallest string greater than every string that starts with ``prefix`` (code point
+    order, which byte order of UTF-8 follows), or None when there is none (all U+10FFFF)."""
+    for end in range(len(prefix) - 1, -1, -1):
+        code = ord(prefix[end]) + 1
+        if code <= sys.maxunicode:
+            # Surrogates are no characters, and no stored text holds one: skip them.
+            return prefix[:end] + chr(0xE000 if 0xD800 <= code <= 0xDFFF else code)
+    return None
 
 
 def _value_condition(  # noqa: PLR0911
@@ -158,7 +164,8 @@ def _value_condition(  # noqa: PLR0911
         case FilterOp.IN:
             return key.in_(keys)
         case FilterOp.PREFIX:
-            return and_(key >= keys[0], key < _next_prefix(keys[0]))
+            after = _next_prefix(keys[0])
+            return key >= keys[0] if after is None else and_(key >= keys[0], key < after)
         case FilterOp.CONTAINS:
             return _contains_text(key, keys[0])
         case FilterOp.GTE:

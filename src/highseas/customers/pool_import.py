@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import csv
 import errno
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
+
+from pydantic_core import from_json
 
 from highseas.customers import repository, service
 from highseas.customers.files import PoolFile, UnreadableFile, is_blank
@@ -24,20 +25,10 @@ from highseas.db import Database
 from highseas.errors import NotFound
 from highseas.ids import parse_uuid
 from highseas.models import User
+from highseas.pool_fields import POOL_FIELDS
 
 CHUNK_ROWS = 5000
 T = TypeVar("T")
-FIELD_COLUMNS = (
-    "phone",
-    "name",
-    "email",
-    "company",
-    "sex",
-    "sort",
-    "extra",
-    "operator",
-    "created_at",
-)
 _UNWRITABLE = {
     errno.EISDIR: "它是一个目录",
     errno.EACCES: "没有写入权限",
@@ -75,7 +66,7 @@ def _column_plan(header: list[str], components: dict[str, str]) -> dict[int, Col
     """Column index → where its cells go. A header cell names a field or component exactly,
     or else once both are trimmed (a name stored with spaces is still matched as written)."""
     columns: dict[str, Column] = {name: (True, public_id) for name, public_id in components.items()}
-    columns |= {name: (False, name) for name in FIELD_COLUMNS}
+    columns |= {name: (False, name) for name in POOL_FIELDS}
     # Where trimming makes two names equal, the one that needed no trimming wins.
     by_trimmed = {
         name.strip(): column
@@ -98,7 +89,7 @@ def _column_plan(header: list[str], components: dict[str, str]) -> dict[int, Col
             seen[column] = index
     if unknown:
         raise UnreadableFile(
-            f"未知的列：{_quoted(unknown)}；可用的列为 {_quoted([*FIELD_COLUMNS, *components])}"
+            f"未知的列：{_quoted(unknown)}；可用的列为 {_quoted([*POOL_FIELDS, *components])}"
             "（组件列以组件名称为表头）"
         )
     if (False, "phone") not in seen:
@@ -108,12 +99,14 @@ def _column_plan(header: list[str], components: dict[str, str]) -> dict[int, Col
 
 def _extra(cell: str) -> Any:
     """Empty is null, as for every field; a JSON object or array is stored as that value (as
-    ``async_customer`` stores it); any other text as the text."""
+    ``async_customer`` stores it), read by the parser requests go through, so what it refuses
+    there (a lone surrogate, nesting past about 200 levels) stays the cell's text here; any
+    other text as the text."""
     text = cell.strip()
     if text[:1] in ("{", "["):
         try:
-            return json.loads(text)
-        except (ValueError, RecursionError):
+            return from_json(text)
+        except ValueError:
             pass
     return text or None
 

@@ -17,6 +17,7 @@ from highseas import phones
 from highseas.clock import from_wire
 from highseas.components import values
 from highseas.models import ComponentStatus, ValidateRule
+from highseas.text import first_nul
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _TEXT_LIMITS = {"name": 100, "email": 254, "company": 200}
@@ -24,6 +25,8 @@ _SEXES = range(3)  # 0 unknown, 1 male, 2 female
 _SORTS = range(-(2**31), 2**31)  # a 32-bit integer column on PostgreSQL
 
 Reject = Callable[[str, Any, str], None]
+# What a row's value can be as sent (JSON): reported back as it was.
+_JSON_VALUES = (str, int, float, bool, list, dict, type(None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,7 @@ class RowError:
     reason: str
 
     def to_json(self) -> dict[str, Any]:
-        value = self.value if isinstance(self.value, str | int | float | None) else str(self.value)
+        value = self.value if isinstance(self.value, _JSON_VALUES) else str(self.value)
         return {"row": self.row, "field": self.field, "value": value, "reason": self.reason}
 
 
@@ -76,17 +79,22 @@ class RowInput:
     components: Mapping[str, Any]
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
+def _field_text(row: RowInput, name: str, reject: Reject) -> str | None:
+    """A text field's trimmed text, None when empty; a list, an object or a boolean is
+    ``invalid_type`` (not its Python repr stored as the text)."""
+    raw = row.fields.get(name)
+    if raw is None:
         return None
-    text = str(value).strip()
-    return text or None
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        reject(name, raw, "invalid_type")
+        return None
+    return str(raw).strip() or None
 
 
 def _small_int(value: Any) -> int | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, bool):
+    if isinstance(value, bool) or (isinstance(value, str) and "_" in value):  # int("1_0")
         raise ValueError
     if isinstance(value, float) and not value.is_integer():
         raise ValueError
@@ -119,15 +127,21 @@ class RowChecker:
         raw_phone = row.fields.get("phone")
         info = phones.parse(str(raw_phone)) if isinstance(raw_phone, str | int) else None
         if info is None:
-            reject("phone", raw_phone, "required" if raw_phone in (None, "") else "invalid_phone")
+            if raw_phone in (None, ""):
+                reason = "required"
+            elif isinstance(raw_phone, bool | list | dict):
+                reason = "invalid_type"
+            else:
+                reason = "invalid_phone"
+            reject("phone", raw_phone, reason)
             info = phones.PhoneInfo("", phones.Operator.UNKNOWN, "", None, None)
         draft = Draft(info=_stated_operator(info, row.fields.get("operator"), reject))
         _check_fields(row, draft, reject)
-        sub_user_id = _text(row.fields.get("sub_user_id"))
+        sub_user_id = _field_text(row, "sub_user_id", reject)
         if sub_user_id is not None and sub_user_id not in self.sub_user_ids:
             reject("sub_user_id", sub_user_id, "sub_user_forbidden")
         draft.sub_user_id = sub_user_id
-        created_at = _text(row.fields.get("created_at")) if self.allow_created_at else None
+        created_at = _field_text(row, "created_at", reject) if self.allow_created_at else None
         if created_at is not None:
             try:
                 draft.created_at = from_wire(created_at)
@@ -174,7 +188,7 @@ def _stated_operator(info: phones.PhoneInfo, stated: Any, reject: Reject) -> pho
 
 def _check_fields(row: RowInput, draft: Draft, reject: Reject) -> None:
     for name, limit in _TEXT_LIMITS.items():
-        text = _text(row.fields.get(name))
+        text = _field_text(row, name, reject)
         if text is None:
             continue
         if len(text) > limit:
@@ -195,4 +209,7 @@ def _check_fields(row: RowInput, draft: Draft, reject: Reject) -> None:
         if number is not None and number not in allowed:
             reject(name, raw, reason)
         setattr(draft, name, number)
-    draft.extra = row.fields.get("extra")
+    extra = row.fields.get("extra")
+    if first_nul(extra) is not None:  # a file's extra cell may hold one; a request cannot
+        reject("extra", extra, "invalid_text")
+    draft.extra = extra

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictFloat,
@@ -27,6 +28,16 @@ _LENIENT = ConfigDict(extra="ignore")
 
 # Strict: a JSON true is no number (lax int would take it as 1), and no string either.
 Scalar = StrictStr | StrictInt | StrictFloat
+
+
+def _no_boolean(value: object) -> object:
+    if isinstance(value, bool):  # lax int would take true as 1
+        raise ValueError("必须是整数，不能是 true/false")
+    return value
+
+
+# An operator code; "1" from a query string is 1, a JSON true is no code.
+Carrier = Annotated[int, BeforeValidator(_no_boolean), Field(ge=0, le=4)]
 
 ENCRYPTION_DESCRIPTION = (
     "phones in and out are cipher text; effective only while the agent has 接口加密 on"
@@ -83,7 +94,7 @@ class PoolFilterIn(BaseModel):
     created_at: list[str] | None = Field(
         None, description='["Y-m-d H:i:s", "Y-m-d H:i:s"], inclusive'
     )
-    operator: list[Annotated[int, Field(ge=0, le=4)]] | None = Field(
+    operator: list[Carrier] | None = Field(
         None, min_length=1, description="1 电信, 2 联通, 3 移动, 4 广电, 0 未知"
     )
     encryption: bool = Field(False, description=ENCRYPTION_DESCRIPTION)

@@ -83,9 +83,10 @@ def _component_condition(
         return ComponentCondition(str(component.public_id), op)
     raw_values = given.value if isinstance(given.value, list) else [given.value]
     keys: list[str] = []
+    patterns = op in (FilterOp.CONTAINS, FilterOp.PREFIX)  # the text as given, not a key
     for raw in raw_values:
         try:
-            keys.append(values.parse(component.type, raw).key)
+            keys.append(values.pattern(raw) if patterns else values.parse(component.type, raw).key)
         except values.InvalidValue as exc:
             raise ValidationFailed.field(
                 f"{where}.value",

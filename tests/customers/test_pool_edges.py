@@ -1,7 +1,9 @@
-"""A `created_at` range is inclusive to the second, whichever way the customer came in."""
+"""Pool rows at the edges: a `created_at` range is inclusive to the second, whichever way the
+customer came in; a file's cells that no database could store do not break the pool."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import httpx
@@ -42,3 +44,33 @@ async def test_a_one_second_range_finds_and_deletes_exactly_that_second(
     assert deleted.json()["data"]["deleted"] == 1
     left = await client.request("GET", f"{base}/get_customer", json={}, headers=agent.headers)
     assert sorted(row["phone"] for row in left.json()["data"]) == ["13100000000", "13100000002"]
+
+
+async def test_extra_cells_no_database_could_store_are_text_or_rejected(
+    client: httpx.AsyncClient, db: Database, tmp_path: Path
+) -> None:
+    """What the request parser refuses stays the cell's text; a NUL rejects its row. The pool
+    reads back afterwards (it answered 500 for such rows before)."""
+    agent = await make_agent(db)
+    user = await make_user(db, agent)
+    deep = "[" * 300 + "]" * 300
+    path = tmp_path / "extra.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["phone", "extra"])
+        writer.writerow(["13100000001", '{"a": "\\ud800"}'])  # a lone surrogate escape
+        writer.writerow(["13100000002", deep])
+        writer.writerow(["13100000003", '{"a": "x\\u0000y"}'])  # a NUL, escaped in JSON
+        writer.writerow(["13100000004", '{"a": [1, 2]}'])
+    summary = await pool_import.import_file(db, str(user.id), PoolFile(path))
+    assert (summary.created, summary.rejected) == (3, 1)
+    listed = await client.request(
+        "GET", f"/agent-api/user/{user.id}/get_customer", json={}, headers=agent.headers
+    )
+    assert listed.status_code == 200, listed.text
+    extras = {row["phone"]: row["extra"] for row in listed.json()["data"]}
+    assert extras == {
+        "13100000001": '{"a": "\\ud800"}',
+        "13100000002": deep,
+        "13100000004": {"a": [1, 2]},
+    }
