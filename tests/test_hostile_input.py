@@ -138,6 +138,27 @@ async def test_del_customer_with_both_filters_empty_deletes_nothing(
         assert response.json()["data"] == {"deleted": 0}
 
 
+async def _store(
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    owner: dict[str, Any],
+    rows: list[dict[str, Any]],
+) -> dict[str, Any]:
+    accepted = await client.post(
+        f"{owner['base']}/async_customer", json={"data": rows}, headers=owner["headers"]
+    )
+    assert accepted.status_code == 200, accepted.text
+    await run_jobs(db, settings)
+    unique_id = accepted.json()["data"]["unique_id"]
+    result = await client.get(
+        f"{owner['base']}/identification/{unique_id}", headers=owner["headers"]
+    )
+    batch: dict[str, Any] = result.json()["data"]
+    assert batch["state"] == "succeeded", batch
+    return batch
+
+
 async def test_bad_rows_are_reported_and_the_good_ones_stored(
     client: httpx.AsyncClient, db: Database, settings: Settings, owner: dict[str, Any]
 ) -> None:
@@ -155,17 +176,7 @@ async def test_bad_rows_are_reported_and_the_good_ones_stored(
     )
     for row in rows[:3] + rows[4:]:
         row["components"] = [{"id": owner["number"], "value": 30}]
-    accepted = await client.post(
-        f"{owner['base']}/async_customer", json={"data": rows}, headers=owner["headers"]
-    )
-    assert accepted.status_code == 200, accepted.text
-    await run_jobs(db, settings)
-    unique_id = accepted.json()["data"]["unique_id"]
-    result = await client.get(
-        f"{owner['base']}/identification/{unique_id}", headers=owner["headers"]
-    )
-    batch = result.json()["data"]
-    assert batch["state"] == "succeeded", batch
+    batch = await _store(client, db, settings, owner, rows)
     assert batch["data"]["created"] == 2 and batch["data"]["rejected"] == 3
     errors = {(e["row"], e["field"], e["reason"]) for e in batch["data"]["errors"]}
     assert errors == {
@@ -193,27 +204,6 @@ async def test_every_body_goes_through_the_same_door(
         response = await client.request(method, path, content=b'{"x": "\\u0000"}')
         assert response.status_code == 422, (method, path, response.text)
         assert response.json()["errors"] == {"x": ["不能包含 NUL 字符（\\u0000）"]}, (method, path)
-
-
-async def _store(
-    client: httpx.AsyncClient,
-    db: Database,
-    settings: Settings,
-    owner: dict[str, Any],
-    rows: list[dict[str, Any]],
-) -> dict[str, Any]:
-    accepted = await client.post(
-        f"{owner['base']}/async_customer", json={"data": rows}, headers=owner["headers"]
-    )
-    assert accepted.status_code == 200, accepted.text
-    await run_jobs(db, settings)
-    unique_id = accepted.json()["data"]["unique_id"]
-    result = await client.get(
-        f"{owner['base']}/identification/{unique_id}", headers=owner["headers"]
-    )
-    batch: dict[str, Any] = result.json()["data"]
-    assert batch["state"] == "succeeded", batch
-    return batch
 
 
 async def test_prefix_and_contains_take_the_text_as_given(
@@ -291,3 +281,16 @@ async def test_no_component_may_take_a_pool_field_name(
             headers=owner["headers"],
         )  # fmt: skip
         assert list(assert_error(created, 422, "name_reserved")["errors"]) == ["name"]  # type: ignore[call-overload]
+
+
+async def test_a_body_user_id_is_compared_as_a_uuid(
+    client: httpx.AsyncClient, owner: dict[str, Any]
+) -> None:
+    user_id = owner["base"].rsplit("/", 1)[-1]
+    path = f"{owner['base']}/get_customer"
+    for spelling in (user_id.upper(), user_id.replace("-", "")):
+        body = json.dumps({"user_id": spelling}).encode()
+        assert (await _send(client, owner, "GET", path, body)).status_code == 200, spelling
+    other = json.dumps({"user_id": str(uuid.uuid4())}).encode()
+    refused = await _send(client, owner, "GET", path, other)
+    assert list(assert_error(refused, 422, "validation_failed")["errors"]) == ["user_id"]  # type: ignore[call-overload]

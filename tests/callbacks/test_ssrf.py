@@ -22,9 +22,13 @@ def test_public_addresses_pass(address: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://example.com/x", "javascript:alert(1)", "http:///x", "//example.com/x", "x"]
+    "url",
+    [
+        *("ftp://example.com/x", "javascript:alert(1)", "http:///x", "//example.com/x", "x"),
+        *("https://1.1.1.1:99999/", "http://1.1.1.1:0/", "http://1.1.1.1/ x", "http://a\tb/"),
+    ],
 )
-def test_only_http_and_https_with_a_host(url: str) -> None:
+def test_only_well_formed_http_and_https_with_a_host(url: str) -> None:
     with pytest.raises(ssrf.UrlRefused) as refused:
         ssrf.parse(url)
     assert refused.value.reason == "callback_url_invalid"

@@ -309,6 +309,18 @@ async def test_every_row_not_stored_is_listed_past_the_api_error_limit(
     ]
 
 
+async def _add_component(
+    db: Database, user_id: str, name: str, kind: str, *, stored_as: str | None = None
+) -> None:
+    """A component of the user, made by the service; ``stored_as``: its name as stored."""
+    async with db.transaction() as session:
+        user = await session.get(User, uuid.UUID(user_id))
+        assert user is not None
+        component = await components.create(session, user, ComponentCreate(name=name, type=kind))
+        if stored_as is not None:
+            component.name = stored_as
+
+
 async def test_header_cells_match_names_as_written_then_trimmed(
     env: dict[str, str],
     owner: tuple[AgentWithToken, str],
@@ -317,11 +329,8 @@ async def test_header_cells_match_names_as_written_then_trimmed(
     tmp_path: Path,
 ) -> None:
     agent, user_id = owner
-    async with db.transaction() as session:
-        user = await session.get(User, uuid.UUID(user_id))
-        assert user is not None
-        region = await components.create(session, user, ComponentCreate(name="地区", type="text"))
-        region.name = " 地区"  # as stored before component names were trimmed
+    # As stored before component names were trimmed.
+    await _add_component(db, user_id, "地区", "text", stored_as=" 地区")
     path = tmp_path / "pool.csv"
     path.write_text("phone, 行业 , 地区\n13800000001,教育,海淀\n", encoding="utf-8")
     done = run_import(env, str(path), "--user", user_id)
@@ -369,10 +378,7 @@ async def test_xlsx_dates_are_read_as_shown(
     tmp_path: Path,
 ) -> None:
     agent, user_id = owner
-    async with db.transaction() as session:
-        user = await session.get(User, uuid.UUID(user_id))
-        assert user is not None
-        await components.create(session, user, ComponentCreate(name="生日", type="date"))
+    await _add_component(db, user_id, "生日", "date")
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None

@@ -50,10 +50,15 @@ class UrlRefused(Exception):
 
 
 def parse(url: str) -> httpx.URL:
+    # httpx takes a space (and encodes it) and any port number: neither is a URL to store.
+    if any(character.isspace() for character in url):
+        raise UrlRefused("callback_url_invalid", url, "无效：不能包含空白字符")
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
         raise UrlRefused("callback_url_invalid", url, "不是合法的 URL") from exc
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise UrlRefused("callback_url_invalid", url, f"无效：端口 {parsed.port} 不在 1–65535 之间")
     if parsed.scheme not in ALLOWED_SCHEMES:
         raise UrlRefused("callback_url_invalid", url, "无效：只支持 http 和 https 地址")
     if not parsed.raw_host:

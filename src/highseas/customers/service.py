@@ -114,7 +114,8 @@ async def resolve_filter(
 ) -> PoolFilter:
     """Check the filters against this user (422/403 naming the field) and normalise them.
     ``codec`` decrypts ``given.phone`` when the request is encrypted (``crypto.phone_codec``)."""
-    if given.user_id is not None and given.user_id != str(user.id):
+    # By value: the path takes any spelling of the UUID (upper case, no dashes), so does this.
+    if given.user_id is not None and parse_uuid(given.user_id) != user.id:
         raise ValidationFailed.field(
             "user_id", f"参数 user_id 无效：{given.user_id} 与路径中的用户 {user.id} 不一致"
         )
