@@ -170,6 +170,7 @@ def run(
         receiver.snapshot(),
         identification,
         failed_while_up(load.sent, faults),
+        server_key=env["HIGHSEAS_SECRET_KEY"],
     )
     findings.failures += verify.downloads(cluster.url(), receiver.snapshot(), rng)
     if not drained:

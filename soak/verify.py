@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from highseas import download_links
 from soak.load import ZONE, Sent
 from soak.receiver import Delivery
 
@@ -113,10 +114,12 @@ def check(
     deliveries: list[Delivery],
     identification: dict[str, dict[str, Any]],
     failed_while_up: list[Sent],
+    *,
+    server_key: str,
 ) -> Findings:
     findings = Findings()
     with psycopg.connect(url) as db:
-        batches = _batches(db)
+        batches = _batches(db, server_key)
         customers = _customers(db)
         numbers = _task_numbers(db)
         for task_id, phone, times in db.execute(
@@ -424,7 +427,8 @@ async def identify(
     return found
 
 
-def _batches(db: psycopg.Connection[Any]) -> dict[str, Batch]:
+def _batches(db: psycopg.Connection[Any], server_key: str) -> dict[str, Batch]:
+    """The batches, their results as the service shows them (download keys put in)."""
     rows = db.execute(
         "SELECT id, type, user_id, task_id, state, request, result, accepted_at FROM batches"
     )
@@ -436,7 +440,7 @@ def _batches(db: psycopg.Connection[Any]) -> dict[str, Batch]:
             task_id=None if row[3] is None else str(row[3]),
             state=row[4],
             request=_json(row[5]),
-            result=_json(row[6]),
+            result=download_links.shown_result(_json(row[6]), server_key) or {},
             accepted_at=row[7],
         )
         for row in rows

@@ -26,6 +26,7 @@ _NONCE_BYTES = 12
 # The purposes in use. A label is part of every stored value's key: never change one.
 CALLBACK_SECRET = b"highseas/callback-secret/v1"
 ENCRYPTION_KEY = b"highseas/encryption-key/v1"
+DOWNLOAD_KEY = b"highseas/download-key/v1"  # download_links.py: derives, does not seal
 
 
 class Unsealable(Exception):
@@ -33,11 +34,16 @@ class Unsealable(Exception):
 
 
 @lru_cache(maxsize=8)
-def _cipher(server_key: str, purpose: bytes) -> AESGCM:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(
+def derived_key(server_key: str, purpose: bytes) -> bytes:
+    """32 bytes of key for one purpose, from the server key."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(
         server_key.encode()
     )
-    return AESGCM(key)
+
+
+@lru_cache(maxsize=8)
+def _cipher(server_key: str, purpose: bytes) -> AESGCM:
+    return AESGCM(derived_key(server_key, purpose))
 
 
 def seal(server_key: str, plain: str, *, owner: bytes, purpose: bytes) -> str:

@@ -28,9 +28,11 @@ async def identification(
     unique_id: Annotated[str, Path(description="the unique_id a batch was accepted with")],
     user: OwnedUserDep,
     session: SessionDep,
+    settings: SettingsDep,
 ) -> Envelope[BatchRead]:
     """查看回调数据: a batch's callback message, state and delivery."""
-    return ok(await service.read(session, await service.owned(session, user, unique_id)))
+    batch = await service.owned(session, user, unique_id)
+    return ok(await service.read(session, batch, settings.resolved_secret_key()))
 
 
 @router.post("/identification/{unique_id}/redeliver", response_model=Envelope[BatchRead])
@@ -45,7 +47,7 @@ async def redeliver(
     link is replaced by a fresh one."""
     batch = await service.owned(session, user, unique_id)
     await service.redeliver(session, registry, batch, settings)
-    return ok(await service.read(session, batch), "已重新发送")
+    return ok(await service.read(session, batch, settings.resolved_secret_key()), "已重新发送")
 
 
 @router.get("/batches", response_model=PageEnvelope[BatchRead])
@@ -53,11 +55,13 @@ async def list_batches(
     user: OwnedUserDep,
     session: SessionDep,
     params: PageDep,
+    settings: SettingsDep,
     filters: Annotated[BatchQuery, Depends()],
 ) -> PageEnvelope[BatchRead]:
     """The user's batches, newest first, to reconcile missed callbacks."""
     batches, total = await service.list_batches(session, user, filters, params)
-    return page(await service.read_many(session, batches), total, params)
+    shown = await service.read_many(session, batches, settings.resolved_secret_key())
+    return page(shown, total, params)
 
 
 @downloads.get(

@@ -6,8 +6,6 @@ returned, the work exists (ADR 0002). The job calls ``start`` and then ``finish`
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from highseas import download_links
 from highseas.batches import repository
 from highseas.batches.schemas import BatchQuery, BatchRead
 from highseas.callbacks import service as callbacks
@@ -125,17 +124,20 @@ def callback_message(batch: Batch) -> dict[str, Any]:
     return message
 
 
-async def read(session: AsyncSession, batch: Batch) -> BatchRead:
-    return (await read_many(session, [batch]))[0]
+async def read(session: AsyncSession, batch: Batch, server_key: str) -> BatchRead:
+    return (await read_many(session, [batch], server_key))[0]
 
 
-async def read_many(session: AsyncSession, batches: Sequence[Batch]) -> list[BatchRead]:
-    """Batches as the API shows them, with their deliveries read in two queries in all."""
+async def read_many(
+    session: AsyncSession, batches: Sequence[Batch], server_key: str
+) -> list[BatchRead]:
+    """Batches as the API shows them, with their deliveries read in two queries in all, and
+    their download links with the keys in (``server_key``)."""
     deliveries = await callbacks.deliveries_of(session, [b.id for b in batches])
-    return [_read(batch, deliveries.get(batch.id)) for batch in batches]
+    return [_read(batch, deliveries.get(batch.id), server_key) for batch in batches]
 
 
-def _read(batch: Batch, delivery: DeliveryRead | None) -> BatchRead:
+def _read(batch: Batch, delivery: DeliveryRead | None, server_key: str) -> BatchRead:
     finished = batch.state in (BatchState.SUCCEEDED, BatchState.FAILED)
     return BatchRead(
         type=batch.type,
@@ -145,7 +147,7 @@ def _read(batch: Batch, delivery: DeliveryRead | None) -> BatchRead:
         status=("success" if batch.state is BatchState.SUCCEEDED else "failed")
         if finished
         else None,
-        data=batch.result,
+        data=download_links.shown_result(batch.result, server_key),
         state=batch.state,
         accepted_at=batch.accepted_at,
         finished_at=batch.finished_at,
@@ -170,18 +172,15 @@ async def list_batches(
 
 
 def new_download_url(
-    session: AsyncSession, batch_id: uuid.UUID, *, ttl: timedelta, public_url: str
+    session: AsyncSession, batch_id: uuid.UUID, *, ttl: timedelta, public_url: str, server_key: str
 ) -> str:
-    """A fresh download link for the batch; only the key's hash is stored."""
-    key = secrets.token_urlsafe(32)
+    """A fresh download link for the batch, as stored: its key is never stored, only its
+    hash; ``download_links.shown`` puts the key in where the link is shown."""
+    url, key_hash = download_links.new_link(public_url, server_key)
     repository.add_download_key(
-        session, key_hash=hash_key(key), batch_id=batch_id, expires_at=utcnow() + ttl
+        session, key_hash=key_hash, batch_id=batch_id, expires_at=utcnow() + ttl
     )
-    return f"{public_url.rstrip('/')}/agent-api/download-number?key={key}"
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    return url
 
 
 @dataclass(frozen=True)
@@ -193,7 +192,7 @@ class Download:
 
 async def download(session: AsyncSession, key: str, settings: Settings) -> Download:
     """What a download key opens: 404 unknown, 410 expired."""
-    found = await repository.download_key(session, hash_key(key))
+    found = await repository.download_key(session, download_links.hash_key(key))
     if found is None:
         raise NotFound("下载链接无效：key 不存在", reason="download_key_not_found")
     if found.expires_at <= utcnow():
@@ -220,7 +219,13 @@ async def redeliver(
     url = (batch.result or {}).get("url")
     if url is not None and not await repository.has_live_download_key(session, batch.id, utcnow()):
         ttl = timedelta(seconds=settings.download_ttl)
-        fresh = new_download_url(session, batch.id, ttl=ttl, public_url=settings.base_url)
+        fresh = new_download_url(
+            session,
+            batch.id,
+            ttl=ttl,
+            public_url=settings.base_url,
+            server_key=settings.resolved_secret_key(),
+        )
         batch.result = {**(batch.result or {}), "url": fresh}
         await session.flush()
         payload = callback_message(batch)

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from highseas import sealing
+from highseas import download_links, sealing
 from highseas.callbacks import repository, signing, ssrf
 from highseas.callbacks.schedule import retry_delay
 from highseas.callbacks.schemas import (
@@ -309,15 +309,16 @@ async def plan_attempt(
     if endpoint is None or secret is None:
         await _fail(session, message, _unsent(f"未配置 {message.type} 回调地址：消息无法发送"))
         return None
+    server_key = settings.resolved_secret_key()
     try:
-        secrets = _signing_secrets(secret, settings.resolved_secret_key(), utcnow())
+        secrets = _signing_secrets(secret, server_key, utcnow())
     except sealing.Unsealable:
         logger.error("callback %s: the agent's signing secret does not unseal", message.id)
         await _fail(session, message, _unsent(_unreadable_secret().message))
         return None
-    return Outgoing(
-        message_id=message.id, url=endpoint.url, body=message.body.encode(), secrets=secrets
-    )
+    # The stored body's download link has a marker where its key goes (download_links.py).
+    body = download_links.shown(message.body, server_key).encode()
+    return Outgoing(message_id=message.id, url=endpoint.url, body=body, secrets=secrets)
 
 
 async def record_attempt(

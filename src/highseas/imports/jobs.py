@@ -26,5 +26,6 @@ def register(registry: Registry, settings: Settings) -> None:
             checkpoint=ctx.checkpoint,
             download_ttl=timedelta(seconds=settings.download_ttl),
             public_url=settings.base_url,
+            server_key=settings.resolved_secret_key(),
             chunk_rows=settings.import_chunk_rows,
         )

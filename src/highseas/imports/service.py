@@ -125,6 +125,7 @@ async def run_import(
     checkpoint: Callable[[], Awaitable[None]],
     download_ttl: timedelta,
     public_url: str,
+    server_key: str,
     chunk_rows: int,
 ) -> None:
     """The import job. ``checkpoint`` commits a chunk with its progress (the job's fenced
@@ -168,7 +169,9 @@ async def run_import(
             await checkpoint()
         IMPORT_CHUNK_SECONDS.observe(time.monotonic() - started)
     result = {
-        "url": batches.new_download_url(session, batch.id, ttl=download_ttl, public_url=public_url),
+        "url": batches.new_download_url(
+            session, batch.id, ttl=download_ttl, public_url=public_url, server_key=server_key
+        ),
         **counts(progress),
     }
     await batches.finish(session, registry, batch, result)
