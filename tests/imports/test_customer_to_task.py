@@ -285,6 +285,29 @@ async def test_idempotency_key(
     assert_error(bad_key, 422, "validation_failed")
 
 
+async def test_a_retry_of_an_accepted_request_gets_its_batch_whatever_changed_since(
+    client: httpx.AsyncClient, seeded: Scenario
+) -> None:
+    headers = {**seeded.agent.headers, "Idempotency-Key": "order-43"}
+    body = {"components": [{"id": seeded.components["公司"], "value": "腾讯"}]}
+    first = await client.request("GET", seeded.url(), json=body, headers=headers)
+    unique_id = first.json()["data"]["unique_id"]
+    # Since then: the component is gone and the callback URL removed; both would be 422s.
+    await client.request(
+        "DELETE",
+        f"{seeded.base}/component",
+        json={"deletes": [seeded.components["公司"]]},
+        headers=seeded.agent.headers,
+    )
+    await client.delete("/agent-api/callback/api_customer_to_task", headers=seeded.agent.headers)
+    again = await client.post(seeded.url(), json=body, headers=headers)
+    assert again.status_code == 200, again.text
+    assert again.json()["data"]["unique_id"] == unique_id
+    # A new request with that key is checked as any other: the callback is gone now.
+    other = await client.post(seeded.url(), json={"operator": [2]}, headers=headers)
+    assert_error(other, 422, "callback_not_configured")
+
+
 async def test_download_key_errors(client: httpx.AsyncClient) -> None:
     unknown = await client.get("/agent-api/download-number", params={"key": "nope"})
     assert_error(unknown, 404, "download_key_not_found")

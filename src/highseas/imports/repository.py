@@ -88,6 +88,7 @@ async def claim_idempotency_key(
     agent_id: uuid.UUID,
     key: str,
     request_hash: str,
+    given_hash: str,
     batch_id: uuid.UUID,
     now: datetime,
     expired_before: datetime,
@@ -97,12 +98,18 @@ async def claim_idempotency_key(
     win: the second waits on the unique key and then finds it taken."""
     insert = postgresql.insert(_KEYS) if _dialect(session) == "postgresql" else sqlite.insert(_KEYS)
     values = insert.values(
-        agent_id=agent_id, key=key, request_hash=request_hash, batch_id=batch_id, created_at=now
+        agent_id=agent_id,
+        key=key,
+        request_hash=request_hash,
+        given_hash=given_hash,
+        batch_id=batch_id,
+        created_at=now,
     )
     statement = values.on_conflict_do_update(
         index_elements=["agent_id", "key"],
         set_={
             "request_hash": values.excluded.request_hash,
+            "given_hash": values.excluded.given_hash,
             "batch_id": values.excluded.batch_id,
             "created_at": values.excluded.created_at,
         },
@@ -112,6 +119,19 @@ async def claim_idempotency_key(
     if claimed is not None:
         return None
     return await session.get(IdempotencyKey, (agent_id, key), populate_existing=True)
+
+
+async def replayed_batch(
+    session: AsyncSession, *, agent_id: uuid.UUID, key: str, given_hash: str, live_after: datetime
+) -> uuid.UUID | None:
+    """The batch of a live earlier request with this key and exactly this input, if any."""
+    query = select(_KEYS.c.batch_id).where(
+        _KEYS.c.agent_id == agent_id,
+        _KEYS.c.key == key,
+        _KEYS.c.given_hash == given_hash,
+        _KEYS.c.created_at >= live_after,
+    )
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 class Chunk(NamedTuple):

@@ -51,6 +51,12 @@ def _request_hash(task_id: uuid.UUID, pool_filter: PoolFilter, encryption: bool)
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
+def _given_hash(task_id: str, given: PoolFilterIn) -> str:
+    """The request as it came, by whichever transport (the model both parse into)."""
+    canonical = {"task_id": task_id.lower(), "given": given.model_dump(mode="json")}
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
 async def accept(
     session: AsyncSession,
     registry: Registry,
@@ -64,6 +70,18 @@ async def accept(
     """Check everything up front (404/403/422), then queue the import; its ``unique_id``.
     With encryption (asked for, and on for the agent) ``phone`` is cipher text and so is the
     batch's download: the batch records the effective flag."""
+    given_hash = None if idempotency_key is None else _given_hash(task_id, given)
+    if idempotency_key is not None and given_hash is not None:
+        # A retry of an accepted request gets its batch, whatever a check would say now.
+        replayed = await repository.replayed_batch(
+            session,
+            agent_id=user.agent_id,
+            key=idempotency_key,
+            given_hash=given_hash,
+            live_after=utcnow() - IDEMPOTENCY_TTL,
+        )
+        if replayed is not None:
+            return replayed
     callback = CallbackType.API_CUSTOMER_TO_TASK
     task = parse_uuid(task_id)
     # The task, the callback and the snapshot bound in one query: the 404 comes first, the
@@ -83,7 +101,7 @@ async def accept(
         raise callbacks.not_configured(callback)
     encryption = codec.active
     batch_id = uuid.uuid4()
-    if idempotency_key is not None:
+    if idempotency_key is not None and given_hash is not None:
         now = utcnow()
         request_hash = _request_hash(task, pool_filter, encryption)
         held = await repository.claim_idempotency_key(
@@ -91,6 +109,7 @@ async def accept(
             agent_id=user.agent_id,
             key=idempotency_key,
             request_hash=request_hash,
+            given_hash=given_hash,
             batch_id=batch_id,
             now=now,
             expired_before=now - IDEMPOTENCY_TTL,

@@ -36,5 +36,9 @@ class IdempotencyKey(Base):
     )
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
+    # The request as given (before it is checked against the pool, the callback and the
+    # agent's key): a retry of an accepted request gets its batch even when a check would now
+    # fail (a component deleted, the callback URL removed since).
+    given_hash: Mapped[str | None] = mapped_column(String(64))
     batch_id: Mapped[uuid.UUID]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
