@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager, suppress
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
@@ -37,10 +37,15 @@ def env(database_url: str, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def cli(env: dict[str, str], *args: str) -> dict[str, object]:
-    done = subprocess.run(
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`highseas ARGS` to its end, whatever its exit code."""
+    return subprocess.run(
         [*HIGHSEAS, *args], check=False, env=env, capture_output=True, text=True, timeout=60
     )
+
+
+def cli(env: dict[str, str], *args: str) -> dict[str, object]:
+    done = run(env, *args)
     assert done.returncode == 0, done.stderr
     last_line = done.stdout.strip().splitlines()[-1]
     result: dict[str, object] = json.loads(last_line)
@@ -48,8 +53,9 @@ def cli(env: dict[str, str], *args: str) -> dict[str, object]:
 
 
 @contextmanager
-def running_server(env: dict[str, str]) -> Iterator[str]:
-    """`highseas serve` on a free port until the block ends; then SIGTERM and a clean stop."""
+def running_server(env: dict[str, str], output: list[str] | None = None) -> Iterator[str]:
+    """`highseas serve` on a free port until the block ends; then SIGTERM and a clean stop.
+    ``output`` gets what the process wrote, once it has stopped."""
     port = _free_port()
     process = subprocess.Popen(
         [*HIGHSEAS, "serve", "--port", str(port)],
@@ -74,15 +80,17 @@ def running_server(env: dict[str, str]) -> Iterator[str]:
     finally:
         process.send_signal(signal.SIGTERM)
         try:
-            output, _ = process.communicate(timeout=30)
+            logged, _ = process.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             raise
+    if output is not None:
+        output.append(logged)
     # uvicorn re-raises the signal it handled once shutdown is complete, so a clean stop ends
     # "killed by SIGTERM" on purpose (supervisors see why it stopped); the log shows it was clean.
-    assert process.returncode in (0, -signal.SIGTERM), output
-    assert "Application shutdown complete" in output, output
-    assert "stopped" in output, output  # the in-process job worker drained
+    assert process.returncode in (0, -signal.SIGTERM), logged
+    assert "Application shutdown complete" in logged, logged
+    assert "stopped" in logged, logged  # the in-process job worker drained
 
 
 @pytest.fixture
@@ -147,32 +155,16 @@ def test_tokens_and_tenancy_over_real_http(server: str, env: dict[str, str]) -> 
 
 
 def test_cli_errors_are_clear(env: dict[str, str], db: object) -> None:
-    done = subprocess.run(
-        [*HIGHSEAS, "agent", "revoke", "hs_unknown"],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run(env, "agent", "revoke", "hs_unknown")
     assert done.returncode == 1 and "令牌不存在" in done.stderr
-    done = subprocess.run(
-        [*HIGHSEAS, "agent", "create", "x"],
-        check=False,
-        env={**env, "HIGHSEAS_ENV": "production", "HIGHSEAS_SECRET_KEY": "changeme"},
-        capture_output=True,
-        text=True,
-        timeout=60,
+    done = run(
+        {**env, "HIGHSEAS_ENV": "production", "HIGHSEAS_SECRET_KEY": "changeme"},
+        "agent",
+        "create",
+        "x",
     )
     assert done.returncode == 2 and "HIGHSEAS_SECRET_KEY" in done.stderr
-    done = subprocess.run(
-        [*HIGHSEAS, "agent", "create", "x"],
-        check=False,
-        env={**env, "HIGHSEAS_ENV": "prod"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run({**env, "HIGHSEAS_ENV": "prod"}, "agent", "create", "x")
     # The setting by its variable and what it got; nothing about defaults derived from it.
     assert done.returncode == 2, done.stderr
     assert "HIGHSEAS_ENV: Input should be 'development' or 'production' (got 'prod')" in done.stderr
@@ -205,14 +197,7 @@ def test_worker_command_runs_until_sigterm(env: dict[str, str], db: object) -> N
 
 
 def test_worker_refuses_a_queue_no_job_runs_on(env: dict[str, str]) -> None:
-    done = subprocess.run(
-        [*HIGHSEAS, "worker", "--queue", "default"],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run(env, "worker", "--queue", "default")
     assert done.returncode == 2, done.stderr
     assert "no job kind runs on queue default; the queues are imports, callbacks" in done.stderr
 
@@ -225,14 +210,7 @@ def test_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path) -> Non
         "HIGHSEAS_DATA_DIR": str(tmp_path / "data"),
     }
     for command in (["worker"], ["db", "upgrade"]):
-        done = subprocess.run(
-            [*HIGHSEAS, *command],
-            check=False,
-            env=unreachable,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = run(unreachable, *command)
         assert done.returncode == 1, done.stderr
         assert done.stderr.startswith(
             "highseas: cannot use the database postgresql://highseas:***@"
@@ -243,14 +221,7 @@ def test_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path) -> Non
 
 def test_db_upgrade_command(tmp_path: Path) -> None:
     fresh = {**os.environ, "HIGHSEAS_DATABASE_URL": f"sqlite:///{tmp_path}/fresh.db"}
-    done = subprocess.run(
-        [*HIGHSEAS, "db", "upgrade"],
-        check=False,
-        env=fresh,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run(fresh, "db", "upgrade")
     assert done.returncode == 0, done.stderr
     assert "up to date" in done.stderr
     assert (tmp_path / "fresh.db").stat().st_size > 0
@@ -264,25 +235,8 @@ def test_in_production_serve_writes_only_json_lines(tmp_path: Path) -> None:
         "HIGHSEAS_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}",
         "HIGHSEAS_DATA_DIR": str(tmp_path),
     }
-    port = _free_port()
-    process = subprocess.Popen(
-        [*HIGHSEAS, "serve", "--port", str(port)],
-        env=production,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None
-            with suppress(httpx.TransportError):
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
-    records = [json.loads(line) for line in output.splitlines() if line.strip()]
-    assert any("/docs" in record["message"] for record in records), output
+    output: list[str] = []
+    with running_server(production, output) as base:
+        assert httpx.get(f"{base}/healthz").status_code == 200
+    records = [json.loads(line) for line in output[0].splitlines() if line.strip()]
+    assert any("/docs" in record["message"] for record in records), output[0]
