@@ -20,7 +20,8 @@ from typing import Any
 
 from highseas.sealing import DOWNLOAD_KEY, derived_key
 
-_MARKED = re.compile(r"hs-dl-([0-9a-f]{32})")
+# A link's marker, where only a link has one (a row's text echoed in an error is no link).
+_MARKED = re.compile(r"(?<=/agent-api/download-number\?key=)hs-dl-([0-9a-f]{32})")
 
 
 def new_link(public_url: str, server_key: str) -> tuple[str, str]:
