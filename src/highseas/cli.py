@@ -205,14 +205,6 @@ def worker(
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     configure_logging(settings.log_level, settings.log_format)
     registry = job_registry(settings)
-    unused = [q.value for q in queue or [] if not registry.kinds(q)]
-    if unused:
-        in_use = ", ".join(q.value for q in Queue if registry.kinds(q))
-        typer.echo(
-            f"highseas: no job kind runs on queue {', '.join(unused)}; the queues are {in_use}",
-            err=True,
-        )
-        raise typer.Exit(2)
     _upgrade(settings)
     if settings.metrics_port is not None:
         try:

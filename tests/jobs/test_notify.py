@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from highseas.clock import utcnow
 from highseas.db import Database
-from highseas.jobs import JobContext, Registry, enqueue, notify, wakeup
+from highseas.jobs import JobContext, Queue, Registry, enqueue, notify, wakeup
 from highseas.jobs.notify import CHANNEL
 from highseas.jobs.queue import NewJob, insert_job
 from tests.jobs.test_worker import make_worker
@@ -75,7 +75,7 @@ async def listener(postgres: Database) -> AsyncIterator[psycopg.AsyncConnection[
 def _noop_registry() -> Registry:
     registry = Registry()
 
-    @registry.handler("tests.noop")
+    @registry.handler("tests.noop", queue=Queue.CALLBACKS)
     async def noop(_context: JobContext) -> None:
         return
 
@@ -97,7 +97,7 @@ async def test_a_committed_enqueue_notifies_after_its_commit_and_a_rolled_back_o
         # Not from the enqueueing transaction: nothing before its commit.
         assert await _received(listener, 0.3) == []
     # Two jobs of one queue in one transaction: one notification.
-    assert await _received(listener, 1.0) == ["default"]
+    assert await _received(listener, 1.0) == ["callbacks"]
 
 
 async def test_a_burst_of_commits_sends_a_few_notifications_not_one_each(
@@ -108,7 +108,7 @@ async def test_a_burst_of_commits_sends_a_few_notifications_not_one_each(
         async with postgres.transaction() as session:
             await enqueue(session, registry, "tests.noop", {"n": n})
     received = await _received(listener, 1.0)
-    assert received and set(received) == {"default"}
+    assert received and set(received) == {"callbacks"}
     assert len(received) < 20
 
 
@@ -116,7 +116,7 @@ async def test_a_notification_from_another_process_is_not_sent_on(
     announcing: None, listener: psycopg.AsyncConnection[object]
 ) -> None:
     # What this process's worker does with one: wakes its own loops, nothing more.
-    wakeup.wake("default")
+    wakeup.wake("callbacks")
     await listener.execute(f"NOTIFY {CHANNEL}, 'imports'")
     assert await _received(listener, 0.5) == ["imports"]
 
@@ -125,7 +125,7 @@ async def test_a_job_committed_by_another_process_wakes_the_worker(postgres: Dat
     registry = Registry()
     ran = asyncio.Event()
 
-    @registry.handler("tests.prompt")
+    @registry.handler("tests.prompt", queue=Queue.CALLBACKS)
     async def prompt(_context: JobContext) -> None:
         ran.set()
 
@@ -141,7 +141,7 @@ async def test_a_job_committed_by_another_process_wakes_the_worker(postgres: Dat
                 await insert_job(
                     session,
                     NewJob(
-                        queue="default",
+                        queue="callbacks",
                         kind="tests.prompt",
                         payload={},
                         max_attempts=1,
@@ -149,7 +149,7 @@ async def test_a_job_committed_by_another_process_wakes_the_worker(postgres: Dat
                     ),
                 )
             async with postgres.transaction() as session:
-                await session.execute(text(f"NOTIFY {CHANNEL}, 'default'"))
+                await session.execute(text(f"NOTIFY {CHANNEL}, 'callbacks'"))
 
         await commit_elsewhere()
         await asyncio.wait_for(ran.wait(), 5.0)

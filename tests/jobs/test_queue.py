@@ -31,7 +31,7 @@ async def _noop(_context: JobContext) -> None:
 
 def make_registry() -> Registry:
     registry = Registry(default_max_attempts=3)
-    registry.handler("tests.noop")(_noop)
+    registry.handler("tests.noop", queue=Queue.CALLBACKS)(_noop)
     registry.handler("tests.import", queue=Queue.IMPORTS, max_attempts=5)(_noop)
     return registry
 
@@ -49,7 +49,7 @@ async def _enqueue(
         )
 
 
-async def _claim(db: Database, worker_id: str, queue: str = "default") -> Job | None:
+async def _claim(db: Database, worker_id: str, queue: str = "callbacks") -> Job | None:
     async with db.transaction() as session:
         claimed = await claim(
             session,
@@ -138,8 +138,8 @@ async def test_a_claim_says_whether_another_job_of_its_queue_is_due(db: Database
         async with db.transaction() as session:
             claimed = await claim(
                 session,
-                queue="default",
-                kinds=make_registry().kinds("default"),
+                queue="callbacks",
+                kinds=make_registry().kinds("callbacks"),
                 worker_id="w1",
                 lease_seconds=LEASE,
             )
@@ -150,7 +150,7 @@ async def test_a_claim_says_whether_another_job_of_its_queue_is_due(db: Database
 
 async def test_claim_respects_queue_and_registered_kinds(db: Database) -> None:
     job_id = await _enqueue(db, "tests.import")
-    assert await _claim(db, "w1", queue="default") is None
+    assert await _claim(db, "w1", queue="callbacks") is None
     async with db.transaction() as session:
         # An older worker that does not know the kind yet leaves it to newer ones.
         taken = await claim(
@@ -290,9 +290,8 @@ async def test_a_job_whose_holders_keep_dying_fails_instead_of_running_again(
 def test_registry_rejects_duplicates_and_lists_kinds_per_queue() -> None:
     registry = make_registry()
     with pytest.raises(ValueError, match="already registered"):
-        registry.handler("tests.noop")(_noop)
-    assert registry.kinds(Queue.DEFAULT) == ["tests.noop"]
+        registry.handler("tests.noop", queue=Queue.CALLBACKS)(_noop)
+    assert registry.kinds(Queue.CALLBACKS) == ["tests.noop"]
     assert registry.kinds(Queue.IMPORTS) == ["tests.import"]
-    assert registry.kinds(Queue.CALLBACKS) == []
     assert registry.max_attempts("tests.noop") == 3
     assert registry.max_attempts("tests.import") == 5

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from highseas.clock import utcnow
 from highseas.db import Database
-from highseas.jobs import Registry, enqueue
+from highseas.jobs import Queue, Registry, enqueue
 from highseas.jobs.queue import prune_finished
 from highseas.models import IdempotencyKey, Job, JobState
 from tests.fixtures.factories import make_agent
@@ -22,7 +22,7 @@ from tests.test_cli import HIGHSEAS, cli, env  # noqa: F401  (the env fixture)
 async def _jobs(db: Database, states: list[tuple[JobState, int]]) -> list[int]:
     """One job per (state, days since it finished)."""
     registry = Registry(default_max_attempts=3)
-    registry.handler("tests.noop")(lambda _context: None)
+    registry.handler("tests.noop", queue=Queue.CALLBACKS)(lambda _context: None)
     ids = []
     async with db.transaction() as session:
         for state, days in states:

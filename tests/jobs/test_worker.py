@@ -78,14 +78,14 @@ async def test_enqueued_and_committed_job_runs_once(db: Database) -> None:
     registry = Registry()
     seen: list[tuple[int, dict[str, object]]] = []
 
-    @registry.handler("tests.record")
+    @registry.handler("tests.record", queue=Queue.CALLBACKS)
     async def record(context: JobContext) -> None:
         seen.append((context.attempt, context.payload))
 
     job_id = await _enqueue(db, registry, "tests.record", n=1)
     worker = make_worker(db, registry)
-    assert await worker.run_one("default")
-    assert not await worker.run_one("default")
+    assert await worker.run_one("callbacks")
+    assert not await worker.run_one("callbacks")
 
     job = await _job(db, job_id)
     assert (job.state, job.attempts, job.locked_by) == (JobState.SUCCEEDED, 1, worker.worker_id)
@@ -96,7 +96,7 @@ async def test_enqueued_and_committed_job_runs_once(db: Database) -> None:
 async def test_a_rolled_back_enqueue_is_never_run(db: Database) -> None:
     registry = Registry()
 
-    @registry.handler("tests.never")
+    @registry.handler("tests.never", queue=Queue.CALLBACKS)
     async def never(_context: JobContext) -> None:
         raise AssertionError("a rolled-back job ran")
 
@@ -104,18 +104,18 @@ async def test_a_rolled_back_enqueue_is_never_run(db: Database) -> None:
         async with db.transaction() as session:
             await enqueue(session, registry, "tests.never", {})
             raise RuntimeError("the request failed")
-    assert not await make_worker(db, registry).run_one("default")
+    assert not await make_worker(db, registry).run_one("callbacks")
 
 
 async def test_handler_writes_commit_with_the_completion(db: Database) -> None:
     registry = Registry()
 
-    @registry.handler("tests.effect")
+    @registry.handler("tests.effect", queue=Queue.CALLBACKS)
     async def effect(context: JobContext) -> None:
         context.session.add(Agent(name=f"job-{context.job_id}"))
 
     job_id = await _enqueue(db, registry, "tests.effect")
-    await make_worker(db, registry).run_one("default")
+    await make_worker(db, registry).run_one("callbacks")
     assert await _agent_names(db) == [f"job-{job_id}"]
     assert (await _job(db, job_id)).state is JobState.SUCCEEDED
 
@@ -123,7 +123,7 @@ async def test_handler_writes_commit_with_the_completion(db: Database) -> None:
 async def test_failure_rolls_back_its_writes_and_retries_then_fails(db: Database) -> None:
     registry = Registry()
 
-    @registry.handler("tests.flaky", max_attempts=2)
+    @registry.handler("tests.flaky", max_attempts=2, queue=Queue.CALLBACKS)
     async def flaky(context: JobContext) -> None:
         context.session.add(Agent(name="half-done"))
         await context.session.flush()
@@ -131,16 +131,16 @@ async def test_failure_rolls_back_its_writes_and_retries_then_fails(db: Database
 
     job_id = await _enqueue(db, registry, "tests.flaky")
     worker = make_worker(db, registry)
-    assert await worker.run_one("default")
+    assert await worker.run_one("callbacks")
     job = await _job(db, job_id)
     assert (job.state, job.attempts) == (JobState.QUEUED, 1)
     assert job.run_at > utcnow() + timedelta(seconds=2)
     assert job.last_error == "RuntimeError: partner down on attempt 1"
-    assert not await worker.run_one("default")  # backing off
+    assert not await worker.run_one("callbacks")  # backing off
 
     async with db.transaction() as session:
         await session.execute(update(Job).where(Job.id == job_id).values(run_at=utcnow()))
-    assert await worker.run_one("default")
+    assert await worker.run_one("callbacks")
     job = await _job(db, job_id)
     assert (job.state, job.attempts) == (JobState.FAILED, 2)
     assert job.last_error == "RuntimeError: partner down on attempt 2"
@@ -151,12 +151,12 @@ async def test_failure_rolls_back_its_writes_and_retries_then_fails(db: Database
 async def test_permanent_error_fails_at_once(db: Database) -> None:
     registry = Registry()
 
-    @registry.handler("tests.invalid")
+    @registry.handler("tests.invalid", queue=Queue.CALLBACKS)
     async def invalid(_context: JobContext) -> None:
         raise PermanentJobError("the file is not a spreadsheet")
 
     job_id = await _enqueue(db, registry, "tests.invalid")
-    await make_worker(db, registry).run_one("default")
+    await make_worker(db, registry).run_one("callbacks")
     job = await _job(db, job_id)
     assert (job.state, job.attempts) == (JobState.FAILED, 1)
     assert job.last_error == "PermanentJobError: the file is not a spreadsheet"
@@ -170,17 +170,17 @@ async def test_failure_hook_runs_once_when_the_job_fails_for_good(db: Database) 
         reported.append((payload, error))
         session.add(Agent(name="told"))  # in the transaction that fails the job
 
-    @registry.handler("tests.doomed", max_attempts=2, on_failure=on_failure)
+    @registry.handler("tests.doomed", max_attempts=2, on_failure=on_failure, queue=Queue.CALLBACKS)
     async def doomed(context: JobContext) -> None:
         raise RuntimeError(f"attempt {context.attempt}")
 
     job_id = await _enqueue(db, registry, "tests.doomed", batch="b1")
     worker = make_worker(db, registry)
-    assert await worker.run_one("default")
+    assert await worker.run_one("callbacks")
     assert reported == []  # a retry is not a failure
     async with db.transaction() as session:
         await session.execute(update(Job).where(Job.id == job_id).values(run_at=utcnow()))
-    assert await worker.run_one("default")
+    assert await worker.run_one("callbacks")
     assert reported == [({"batch": "b1"}, "RuntimeError: attempt 2")]
     assert await _agent_names(db) == ["told"]
 
@@ -192,7 +192,7 @@ async def test_failure_hook_runs_when_the_last_holder_died(db: Database) -> None
     async def on_failure(_session: AsyncSession, _payload: dict[str, object], error: str) -> None:
         reported.append(error)
 
-    @registry.handler("tests.orphan", max_attempts=1, on_failure=on_failure)
+    @registry.handler("tests.orphan", max_attempts=1, on_failure=on_failure, queue=Queue.CALLBACKS)
     async def orphan(_context: JobContext) -> None:
         raise AssertionError("a job out of attempts must not run again")
 
@@ -209,7 +209,7 @@ async def test_failure_hook_runs_when_the_last_holder_died(db: Database) -> None
                 locked_until=utcnow() - timedelta(minutes=1),
             )
         )
-    assert not await make_worker(db, registry).run_one("default")
+    assert not await make_worker(db, registry).run_one("callbacks")
     assert (await _job(db, job_id)).state is JobState.FAILED
     assert len(reported) == 1 and "lease expired" in reported[0]
 
@@ -222,12 +222,12 @@ async def test_a_failing_failure_hook_still_fails_the_job(db: Database) -> None:
         await session.flush()
         raise RuntimeError("hook broken")
 
-    @registry.handler("tests.doomed", on_failure=on_failure)
+    @registry.handler("tests.doomed", on_failure=on_failure, queue=Queue.CALLBACKS)
     async def doomed(_context: JobContext) -> None:
         raise PermanentJobError("no")
 
     job_id = await _enqueue(db, registry, "tests.doomed")
-    await make_worker(db, registry).run_one("default")
+    await make_worker(db, registry).run_one("callbacks")
     assert (await _job(db, job_id)).state is JobState.FAILED
     assert await _agent_names(db) == []
 
@@ -238,13 +238,13 @@ async def test_a_worker_that_lost_its_lease_rolls_back_and_the_job_succeeds_once
     """Worker A's lease expires mid-job and B takes the job over; A's writes never commit."""
     registry_b = Registry()
 
-    @registry_b.handler("tests.contended")
+    @registry_b.handler("tests.contended", queue=Queue.CALLBACKS)
     async def run_on_b(context: JobContext) -> None:
         context.session.add(Agent(name=f"by-b-{context.attempt}"))
 
     registry_a = Registry()
 
-    @registry_a.handler("tests.contended")
+    @registry_a.handler("tests.contended", queue=Queue.CALLBACKS)
     async def run_on_a(context: JobContext) -> None:
         # Before A's session touches the database: on SQLite it would hold the write lock.
         async with db.transaction() as session:
@@ -253,11 +253,11 @@ async def test_a_worker_that_lost_its_lease_rolls_back_and_the_job_succeeds_once
                 .where(Job.id == context.job_id)
                 .values(locked_until=utcnow() - timedelta(seconds=1))
             )
-        assert await make_worker(db, registry_b, worker_id="b").run_one("default")
+        assert await make_worker(db, registry_b, worker_id="b").run_one("callbacks")
         context.session.add(Agent(name=f"by-a-{context.attempt}"))
 
     job_id = await _enqueue(db, registry_a, "tests.contended")
-    assert await make_worker(db, registry_a, worker_id="a").run_one("default")
+    assert await make_worker(db, registry_a, worker_id="a").run_one("callbacks")
 
     job = await _job(db, job_id)
     assert (job.state, job.attempts, job.locked_by) == (JobState.SUCCEEDED, 2, "b")
@@ -267,7 +267,7 @@ async def test_a_worker_that_lost_its_lease_rolls_back_and_the_job_succeeds_once
 async def test_checkpoint_commits_progress_and_detects_a_takeover(db: Database) -> None:
     registry = Registry()
 
-    @registry.handler("tests.long")
+    @registry.handler("tests.long", queue=Queue.CALLBACKS)
     async def long(context: JobContext) -> None:
         context.session.add(Agent(name="step-1"))
         await context.checkpoint()
@@ -282,7 +282,7 @@ async def test_checkpoint_commits_progress_and_detects_a_takeover(db: Database) 
         raise AssertionError("checkpoint did not notice the takeover")
 
     job_id = await _enqueue(db, registry, "tests.long")
-    await make_worker(db, registry).run_one("default")
+    await make_worker(db, registry).run_one("callbacks")
     assert await _agent_names(db) == ["step-1"]
     job = await _job(db, job_id)
     assert (job.state, job.locked_by, job.last_error) == (JobState.RUNNING, "thief", None)
@@ -297,7 +297,7 @@ async def test_a_request_waiting_for_the_connection_gets_it_at_the_next_checkpoi
     steps: list[int] = []
     started = asyncio.Event()
 
-    @registry.handler("tests.many_steps")
+    @registry.handler("tests.many_steps", queue=Queue.CALLBACKS)
     async def many_steps(context: JobContext) -> None:
         for step in range(100):
             context.session.add(Agent(name=f"step-{step}"))
@@ -306,7 +306,7 @@ async def test_a_request_waiting_for_the_connection_gets_it_at_the_next_checkpoi
             started.set()
 
     await _enqueue(db, registry, "tests.many_steps")
-    job = asyncio.create_task(make_worker(db, registry).run_one("default"))
+    job = asyncio.create_task(make_worker(db, registry).run_one("callbacks"))
     await _wait_until(started)
     async with db.sessions() as session:
         await session.execute(select(Agent.id).limit(1))
@@ -320,7 +320,7 @@ async def test_checkpoint_raises_lease_lost_to_the_handler(db: Database) -> None
     registry = Registry()
     raised: list[BaseException] = []
 
-    @registry.handler("tests.stolen")
+    @registry.handler("tests.stolen", queue=Queue.CALLBACKS)
     async def stolen(context: JobContext) -> None:
         async with db.transaction() as session:
             await session.execute(update(Job).values(locked_by="thief"))
@@ -331,7 +331,7 @@ async def test_checkpoint_raises_lease_lost_to_the_handler(db: Database) -> None
             raise
 
     await _enqueue(db, registry, "tests.stolen")
-    await make_worker(db, registry).run_one("default")
+    await make_worker(db, registry).run_one("callbacks")
     assert len(raised) == 1
 
 
@@ -375,7 +375,7 @@ async def test_heartbeat_keeps_a_long_job_and_cancels_it_once_lost(db: Database)
     started = asyncio.Event()
     cancelled = asyncio.Event()
 
-    @registry.handler("tests.slow")
+    @registry.handler("tests.slow", queue=Queue.CALLBACKS)
     async def slow(context: JobContext) -> None:
         # Not flushed: on SQLite an open write would hold the one write lock, heartbeats too.
         context.session.add(Agent(name="never-committed"))
@@ -388,7 +388,7 @@ async def test_heartbeat_keeps_a_long_job_and_cancels_it_once_lost(db: Database)
 
     job_id = await _enqueue(db, registry, "tests.slow")
     worker = make_worker(db, registry, lease_seconds=0.6)
-    running = asyncio.create_task(worker.run_one("default"))
+    running = asyncio.create_task(worker.run_one("callbacks"))
     await _wait_until(started)
     await asyncio.sleep(1.0)  # longer than the lease: only heartbeats keep it
     job = await _job(db, job_id)
@@ -409,7 +409,7 @@ async def test_stop_lets_a_running_job_finish_within_the_grace(db: Database) -> 
     registry = Registry()
     started = asyncio.Event()
 
-    @registry.handler("tests.short")
+    @registry.handler("tests.short", queue=Queue.CALLBACKS)
     async def short(context: JobContext) -> None:
         started.set()
         await asyncio.sleep(0.3)
@@ -430,7 +430,7 @@ async def test_stop_releases_a_job_that_outlives_the_grace(db: Database) -> None
     registry = Registry()
     started = asyncio.Event()
 
-    @registry.handler("tests.endless")
+    @registry.handler("tests.endless", queue=Queue.CALLBACKS)
     async def endless(context: JobContext) -> None:
         context.session.add(Agent(name="interrupted"))
         await context.session.flush()
@@ -487,7 +487,7 @@ async def test_the_worker_survives_a_database_outage(db: Database, database_url:
     registry = Registry()
     done = asyncio.Event()
 
-    @registry.handler("tests.after-outage")
+    @registry.handler("tests.after-outage", queue=Queue.CALLBACKS)
     async def after_outage(_context: JobContext) -> None:
         done.set()
 
@@ -511,7 +511,7 @@ async def test_a_job_committed_in_this_process_wakes_the_worker(db: Database) ->
     registry = Registry()
     ran = asyncio.Event()
 
-    @registry.handler("tests.prompt")
+    @registry.handler("tests.prompt", queue=Queue.CALLBACKS)
     async def prompt(_context: JobContext) -> None:
         ran.set()
 
@@ -541,11 +541,11 @@ async def test_the_last_job_of_a_queue_costs_no_empty_claim(
     registry = Registry()
     ran = asyncio.Event()
 
-    @registry.handler("tests.last")
+    @registry.handler("tests.last", queue=Queue.CALLBACKS)
     async def last(_context: JobContext) -> None:
         ran.set()
 
-    worker = make_worker(db, registry, queues=["default"], concurrency=2, poll_seconds=30.0)
+    worker = make_worker(db, registry, queues=["callbacks"], concurrency=2, poll_seconds=30.0)
     running = asyncio.create_task(worker.run())
     try:
         await asyncio.sleep(0.3)  # the first poll found nothing
@@ -555,4 +555,4 @@ async def test_the_last_job_of_a_queue_costs_no_empty_claim(
     finally:
         worker.stop()
         await asyncio.wait_for(running, 5)
-    assert claims["default"] == 2  # the first poll and the job's claim, nothing after it
+    assert claims["callbacks"] == 2  # the first poll and the job's claim, nothing after it

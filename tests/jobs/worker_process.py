@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from highseas.config import Settings
-from highseas.jobs import JobContext, Registry, run_worker_process
+from highseas.jobs import JobContext, Queue, Registry, run_worker_process
 from highseas.models import Agent
 
 
@@ -32,7 +32,7 @@ def append_line(path: str, line: str) -> None:
 def build_registry(max_sleep: float = float("inf")) -> Registry:
     registry = Registry()
 
-    @registry.handler("tests.sleep")
+    @registry.handler("tests.sleep", queue=Queue.CALLBACKS)
     async def sleep(context: JobContext) -> None:
         log = context.payload["log"]
         trace = f"{context.job_id} {context.attempt} {os.getpid()}"

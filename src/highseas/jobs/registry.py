@@ -16,7 +16,6 @@ from highseas.jobs.queue import Lease, holds_lease
 class Queue(StrEnum):
     """Named queues, each with its own worker slots, so long imports cannot starve callbacks."""
 
-    DEFAULT = "default"
     IMPORTS = "imports"
     CALLBACKS = "callbacks"
 
@@ -92,7 +91,7 @@ class Registry:
         self,
         kind: str,
         *,
-        queue: Queue = Queue.DEFAULT,
+        queue: Queue,
         max_attempts: int | None = None,
         on_failure: FailureHook | None = None,
     ) -> Callable[[Handler], Handler]:
