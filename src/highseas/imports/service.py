@@ -70,9 +70,10 @@ async def accept(
     """Check everything up front (404/403/422), then queue the import; its ``unique_id``.
     With encryption (asked for, and on for the agent) ``phone`` is cipher text and so is the
     batch's download: the batch records the effective flag."""
-    given_hash = None if idempotency_key is None else _given_hash(task_id, given)
-    if idempotency_key is not None and given_hash is not None:
+    given_hash = ""
+    if idempotency_key is not None:
         # A retry of an accepted request gets its batch, whatever a check would say now.
+        given_hash = _given_hash(task_id, given)
         replayed = await repository.replayed_batch(
             session,
             agent_id=user.agent_id,
@@ -101,7 +102,7 @@ async def accept(
         raise callbacks.not_configured(callback)
     encryption = codec.active
     batch_id = uuid.uuid4()
-    if idempotency_key is not None and given_hash is not None:
+    if idempotency_key is not None:
         now = utcnow()
         request_hash = _request_hash(task, pool_filter, encryption)
         held = await repository.claim_idempotency_key(
