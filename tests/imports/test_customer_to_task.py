@@ -311,5 +311,7 @@ async def test_a_retry_of_an_accepted_request_gets_its_batch_whatever_changed_si
 async def test_download_key_errors(client: httpx.AsyncClient) -> None:
     unknown = await client.get("/agent-api/download-number", params={"key": "nope"})
     assert_error(unknown, 404, "download_key_not_found")
+    checked = await client.head("/agent-api/download-number", params={"key": "nope"})
+    assert checked.status_code == 404
     missing = await client.get("/agent-api/download-number")
     assert_error(missing, 422, "validation_failed")

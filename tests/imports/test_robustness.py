@@ -612,6 +612,9 @@ async def test_redelivery_replaces_an_expired_download_key(
     old_url = callback["data"]["url"]
     numbers = await download(client, old_url)
     assert numbers == by_age(rows)  # by pool customer
+    checked = await client.head(old_url.removeprefix(TESTSERVER))
+    assert checked.status_code == 200 and checked.content == b""
+    assert checked.headers["content-type"] == "application/json"
     redeliver = f"{scenario.base}/identification/{unique_id}/redeliver"
 
     # While the key is live a redelivery sends the same message, link and all.
@@ -628,6 +631,7 @@ async def test_redelivery_replaces_an_expired_download_key(
             .values(expires_at=utcnow() - timedelta(minutes=1))
         )
     assert_error(await client.get(old_url.removeprefix(TESTSERVER)), 410, "download_key_expired")
+    assert (await client.head(old_url.removeprefix(TESTSERVER))).status_code == 410
 
     fresh = await client.post(redeliver, headers=scenario.agent.headers)
     assert fresh.status_code == 200, fresh.text

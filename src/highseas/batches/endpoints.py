@@ -64,8 +64,9 @@ async def list_batches(
     return page(shown, total, params)
 
 
-@downloads.get(
+@downloads.api_route(
     "/download-number",
+    methods=["GET", "HEAD"],
     response_class=StreamingResponse,
     responses={200: {"content": {"application/json": {"example": {"numbers": ["13012121212"]}}}}},
 )
@@ -77,8 +78,11 @@ async def download_numbers(
 ) -> StreamingResponse:
     """The numbers a batch imported into its task, by pool customer; cipher text for a batch
     requested with encryption. The key is the credential (no token); 404 unknown, 410
-    expired."""
+    expired. ``HEAD`` answers the same status and headers without reading the numbers (a
+    download tool's check of a link)."""
     found: Download = await service.download(session, key, settings)
+    if request.method == "HEAD":
+        return StreamingResponse(iter(()), media_type="application/json")
     database: Database = request.app.state.db
     return StreamingResponse(
         _numbers_json(database, found.batch_id, found.codec), media_type="application/json"
