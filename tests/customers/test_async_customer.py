@@ -193,3 +193,34 @@ async def test_a_row_may_state_the_carrier_of_a_ported_number(
     listed = await client.get(f"{base}/get_customer", headers=agent.headers)
     carriers = {r["phone"]: (r["operator"], r["operator_name"]) for r in listed.json()["data"]}
     assert carriers == {"13012121212": (1, "电信"), "13012121213": (2, "联通")}
+
+
+async def test_sometimes_required_lets_a_row_leave_the_component_out(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    """``sometimes|required`` as the platform's (Laravel's) rules mean it: a row that does not
+    name the component passes; one that names it must give a value."""
+    agent = await make_agent(db)
+    user = await make_user(db, agent)
+    base = f"/agent-api/user/{user.id}"
+    created = await client.post(
+        f"{base}/component",
+        json={"name": "行业", "type": "text", "validate": ["sometimes", "required"]},
+        headers=agent.headers,
+    )
+    component = created.json()["data"]["id"]
+    rows = [
+        {"phone": "13800000001"},  # 0 left out: stored
+        {"phone": "13800000002", "components": [{"id": component, "value": "教育"}]},  # 1 stored
+        {"phone": "13800000003", "components": [{"id": component, "value": ""}]},  # 2 empty
+        {"phone": "13800000004", "components": [{"id": component, "value": None}]},  # 3 null
+    ]
+    unique_id = await _submit(client, agent.headers, base, rows)
+    await run_jobs(db, settings)
+    done = (await client.get(f"{base}/identification/{unique_id}", headers=agent.headers)).json()
+    result = done["data"]["data"]
+    assert (result["created"], result["rejected"]) == (2, 2)
+    assert [(e["row"], e["field"], e["value"], e["reason"]) for e in result["errors"]] == [
+        (2, f"components.{component}", "", "required"),
+        (3, f"components.{component}", None, "required"),
+    ]

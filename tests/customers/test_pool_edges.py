@@ -1,5 +1,6 @@
 """Pool rows at the edges: a `created_at` range is inclusive to the second, whichever way the
-customer came in; a file's cells that no database could store do not break the pool."""
+customer came in; a file's cells that no database could store do not break the pool; a file
+carries a ``sometimes|required`` component when it has its column."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import httpx
 
+from highseas.components import service as components
+from highseas.components.schemas import ComponentCreate
 from highseas.customers import pool_import
 from highseas.customers.files import PoolFile
 from highseas.db import Database
@@ -74,3 +77,26 @@ async def test_extra_cells_no_database_could_store_are_text_or_rejected(
         "13100000002": deep,
         "13100000004": {"a": [1, 2]},
     }
+
+
+async def test_a_file_carries_a_sometimes_required_component_when_it_has_its_column(
+    db: Database, tmp_path: Path
+) -> None:
+    agent = await make_agent(db)
+    user = await make_user(db, agent)
+    async with db.transaction() as session:
+        rules = ["sometimes", "required"]
+        await components.create(
+            session, user, ComponentCreate(name="行业", type="text", validate=rules)
+        )
+    without = tmp_path / "without.csv"
+    without.write_text("phone\n13100000001\n", encoding="utf-8")
+    with_column = tmp_path / "with.csv"
+    with_column.write_text("phone,行业\n13100000002,教育\n13100000003,\n", encoding="utf-8")
+
+    left_out = await pool_import.import_file(db, str(user.id), PoolFile(without))
+    assert (left_out.created, left_out.rejected) == (1, 0)
+    given = await pool_import.import_file(db, str(user.id), PoolFile(with_column))
+    assert (given.created, given.rejected) == (1, 1)
+    rejected = (tmp_path / "with.csv.rejected.csv").read_text(encoding="utf-8-sig")
+    assert rejected.splitlines()[1] == "1,13100000003,,行业: required"

@@ -42,6 +42,13 @@ class ComponentSpec:
     def required(self) -> bool:
         return self.status == ComponentStatus.ENABLED and ValidateRule.REQUIRED in self.rules
 
+    @property
+    def only_when_given(self) -> bool:
+        """``sometimes``, as in the platform's rule language (Laravel's): the rules apply only
+        to a row that carries the component, so ``sometimes|required`` lets a row leave it
+        out but not give it empty."""
+        return ValidateRule.SOMETIMES in self.rules
+
 
 @dataclass(frozen=True, slots=True)
 class RowError:
@@ -166,6 +173,8 @@ class RowChecker:
             draft.shown[public_id] = value.shown
             draft.keys.append((spec.row_id, value.key))
         for spec in self.required:
+            if spec.only_when_given and spec.public_id not in row.components:
+                continue
             given = row.components.get(spec.public_id)
             if values.is_empty(given):
                 reject(self.label(spec), given, "required")
