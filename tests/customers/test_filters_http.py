@@ -68,6 +68,7 @@ CASES: list[tuple[str, Callable[[dict[str, str]], dict[str, Any]], Callable[[dic
     ("operator", lambda c: {"operator": [1, 4]}, lambda r: r["operator"] in (1, 4)),
     ("email", lambda c: {"email": "c3@example.com"}, lambda r: r["email"] == "c3@example.com"),
     ("company", lambda c: {"company": "公司2"}, lambda r: r["company"] == "公司2"),
+    ("company trimmed as stored", lambda c: {"company": " 公司2 "}, lambda r: r["company"] == "公司2"),
     ("combined AND", lambda c: {"operator": [3], "components": [
         {"id": c["公司名称"], "value": "腾讯"}, {"id": c["年龄"], "value": 30, "op": "gte"}]},
      lambda r: r["operator"] == 3 and r["company_component"] == "腾讯" and r["age"] >= 30),
@@ -189,6 +190,8 @@ REJECTIONS: list[tuple[str, Callable[[dict[str, str]], dict[str, Any]], str, str
     ("operator outside the set", lambda c: {"operator": [5]}, "operator.0", "validation_failed"),
     ("operator not a list", lambda c: {"operator": "x"}, "operator", "validation_failed"),
     ("invalid phone", lambda c: {"phone": "12345"}, "phone", "invalid_phone"),
+    ("empty email", lambda c: {"email": ""}, "email", "validation_failed"),
+    ("company of spaces", lambda c: {"company": "  "}, "company", "validation_failed"),
     ("user_id differs", lambda c: {"user_id": "3f0b7c1e-0000-4000-8000-000000000000"}, "user_id", "validation_failed"),
 ]  # fmt: skip
 

@@ -103,6 +103,16 @@ class PoolFilterIn(BaseModel):
     _created_at = field_validator("created_at")(_valid_range)
 
 
+def _exact_text(value: str | None) -> str | None:
+    """An exact-match filter on a field stored trimmed: trimmed too; empty is 422, as for
+    every filter (an empty email matched nothing, silently)."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise ValueError("不能为空（不按它筛选请省略该字段）")
+    return value.strip()
+
+
 class CustomerQuery(PoolFilterIn):
     """get_customer: the §2 filters plus email, company and the page."""
 
@@ -110,6 +120,8 @@ class CustomerQuery(PoolFilterIn):
     company: str | None = None
     page: Page = 1
     per_page: PerPage = DEFAULT_PER_PAGE
+
+    _exact = field_validator("email", "company")(_exact_text)
 
 
 class AsyncCustomerIn(BaseModel):
