@@ -31,3 +31,17 @@ def test_a_time_whose_utc_is_before_year_one_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="out of range"):
         from_wire("0001-01-01 00:00:00")
     assert from_wire("9999-12-31 23:59:59") == datetime(9999, 12, 31, 15, 59, 59, tzinfo=UTC)
+
+
+def test_a_local_time_a_daylight_saving_change_skips_is_a_value_error() -> None:
+    set_service_zone(ZoneInfo("America/New_York"))
+    try:
+        with pytest.raises(ValueError, match="does not exist"):
+            from_wire("2026-03-08 02:30:00")  # clocks went from 02:00 to 03:00
+        assert from_wire("2026-03-08 03:30:00") == datetime(2026, 3, 8, 7, 30, tzinfo=UTC)
+        # 01:30 happened twice on 2026-11-01: the first (EDT) is meant.
+        assert from_wire("2026-11-01 01:30:00") == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
+        with pytest.raises(ValueError, match="out of range"):
+            from_wire("9999-12-31 23:59:59")  # west of UTC: past year 9999
+    finally:
+        set_service_zone(ZoneInfo("Asia/Shanghai"))

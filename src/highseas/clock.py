@@ -31,12 +31,17 @@ def to_wire(value: datetime) -> str:
 
 def from_wire(text: str) -> datetime:
     """Parse ``Y-m-d H:i:s`` in the service zone into an aware UTC datetime; ValueError when
-    it is no such time, or one whose UTC falls outside years 1–9999 (``0001-01-01 00:00:00``
-    east of UTC)."""
+    it is no such time: not a date, a local time skipped by a daylight-saving change (in a
+    zone that has one), or one whose UTC falls outside years 1–9999 (``0001-01-01 00:00:00``
+    east of UTC). A repeated local time is its first occurrence."""
+    local = datetime.strptime(text, WIRE_FORMAT).replace(tzinfo=_zone)
     try:
-        return datetime.strptime(text, WIRE_FORMAT).replace(tzinfo=_zone).astimezone(UTC)
+        moment = local.astimezone(UTC)
     except OverflowError:
         raise ValueError(f"{text} is out of range in UTC") from None
+    if moment.astimezone(_zone).replace(tzinfo=None) != local.replace(tzinfo=None):
+        raise ValueError(f"{text} does not exist in {_zone}")
+    return moment
 
 
 WireTime = Annotated[datetime, PlainSerializer(to_wire, return_type=str)]

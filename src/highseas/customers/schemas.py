@@ -77,7 +77,7 @@ def _valid_range(value: list[str] | None) -> list[str] | None:
     try:
         start, end = from_wire(value[0]), from_wire(value[1])
     except ValueError:
-        raise ValueError("时间格式必须是 Y-m-d H:i:s，例如 2021-06-30 13:20:28") from None
+        raise ValueError("必须是 Y-m-d H:i:s 格式的有效时间，例如 2021-06-30 13:20:28") from None
     if start > end:
         raise ValueError("开始时间不能晚于结束时间")
     return value
