@@ -23,6 +23,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
 )
@@ -289,9 +290,16 @@ def pool_import(
         try:
             with _progress() as progress:
                 total = await asyncio.to_thread(pool_file.count_rows)
-                bar = progress.add_task(f"importing {file.name}", total=total)
+                bars: list[TaskID] = []
+
+                def advance(rows: int) -> None:
+                    # The bar appears once the user and the header have passed their checks.
+                    if not bars:
+                        bars.append(progress.add_task(f"importing {file.name}", total=total))
+                    progress.advance(bars[0], rows)
+
                 return await pool_import_module.import_file(
-                    database, user, pool_file, on_progress=lambda n: progress.advance(bar, n)
+                    database, user, pool_file, on_progress=advance
                 )
         finally:
             await database.dispose()

@@ -210,6 +210,7 @@ def test_missing_file_and_unknown_user(
     unknown = run_import(env, str(path), "--user", "3f0b7c1e-0000-4000-8000-000000000000")
     assert unknown.returncode == 1
     assert "3f0b7c1e-0000-4000-8000-000000000000" in unknown.stderr
+    assert "importing" not in unknown.stderr  # no progress bar for an import that never began
 
 
 async def test_a_repeat_in_a_later_chunk_is_found_by_the_pool(
@@ -228,7 +229,7 @@ async def test_a_repeat_in_a_later_chunk_is_found_by_the_pool(
     pool_file = PoolFile(path)
     summary = await pool_import.import_file(db, user_id, pool_file, on_progress=progress.append)
     assert (summary.created, summary.duplicates, summary.rejected) == (2, 1, 4)
-    assert progress == [2, 2, 2, 1]
+    assert progress == [0, 2, 2, 2, 1]  # 0: the file and the user passed their checks
     text = Path(str(summary.rejected_file)).read_text(encoding="utf-8-sig")
     assert [r[0] for r in list(csv.reader(text.splitlines()))[1:]] == ["2", "3", "4", "5", "6"]
 

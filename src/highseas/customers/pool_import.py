@@ -196,6 +196,7 @@ async def import_file(
     with _open_rejected(rejected_path) as rejected_handle:
         writer = csv.writer(rejected_handle)
         writer.writerow(["row", *header, "reason"])
+        on_progress(0)  # the file and the user are fit: storing starts
         for chunk in _chunks(_lines(rows, plan), CHUNK_ROWS):
             checked = _check(checker, chunk, len(header))
             result = _EveryError()
