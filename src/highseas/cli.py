@@ -27,7 +27,6 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +37,7 @@ from highseas.clock import set_service_zone, to_wire, utcnow
 from highseas.config import Settings, get_settings
 from highseas.customers import pool_import as pool_import_module
 from highseas.customers.files import PoolFile, UnreadableFile
-from highseas.db import Database
+from highseas.db import Database, shown_url
 from highseas.errors import HighseasError
 from highseas.imports import repository as imports_repository
 from highseas.imports.service import IDEMPOTENCY_TTL
@@ -80,6 +79,9 @@ def _settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
+_UNSHOWN_SETTINGS = frozenset({"database_url", "secret_key"})
+
+
 def _setting_errors(exc: ValidationError) -> str:
     """Each bad setting by its environment variable, with what was given."""
     problems = []
@@ -91,7 +93,9 @@ def _setting_errors(exc: ValidationError) -> str:
             problems.append(error["msg"])
             continue
         name = "HIGHSEAS_" + "_".join(str(part) for part in error["loc"]).upper()
-        problems.append(f"{name}: {error['msg']} (got {error['input']!r})")
+        # A database URL may hold a password: its error says what is wrong without it.
+        given = "" if error["loc"][0] in _UNSHOWN_SETTINGS else f" (got {error['input']!r})"
+        problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}{given}")
     return "; ".join(problems)
 
 
@@ -104,7 +108,7 @@ def _upgrade(settings: Settings) -> None:
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         typer.echo(
-            f"highseas: cannot use the database {_safe_url(settings.database_url)}: {reason}",
+            f"highseas: cannot use the database {shown_url(settings.database_url)}: {reason}",
             err=True,
         )
         raise typer.Exit(1) from exc
@@ -166,7 +170,7 @@ def serve(
         "create NAME (from a checkout: .venv/bin/highseas agent create NAME)",
         url,
         url,
-        _safe_url(settings.database_url),
+        shown_url(settings.database_url),
     )
     # Imported here: the app (every endpoint and its schemas) is a second of start-up that
     # workers and one-shot commands do not need.
@@ -414,8 +418,4 @@ def db_upgrade() -> None:
     """Apply every pending migration to HIGHSEAS_DATABASE_URL."""
     settings = _settings()
     _upgrade(settings)
-    typer.echo(f"database {_safe_url(settings.database_url)} is up to date", err=True)
-
-
-def _safe_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
+    typer.echo(f"database {shown_url(settings.database_url)} is up to date", err=True)

@@ -7,13 +7,17 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.exc import ArgumentError
 
+from highseas.db import to_async_url
 from highseas.logs import LogFormat
 
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Values that look like secrets but are documentation placeholders.
 _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "please-change-me"})
 _MIN_SECRET_LENGTH = 32
@@ -78,6 +82,45 @@ class Settings(BaseSettings):
             parts = [p.strip() for p in value.split(",") if p.strip()]
             return [int(p) for p in parts]
         return value
+
+    @field_validator("callback_retry_schedule")
+    @classmethod
+    def _waits(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("needs at least one wait (seconds after a failed attempt)")
+        if min(value) < 0:
+            raise ValueError("a wait cannot be negative")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, value: str) -> str:
+        try:
+            to_async_url(value)
+        except (ArgumentError, ValueError) as exc:
+            # What is wrong, not the URL itself: it may hold a password.
+            raise ValueError(
+                f"{exc}; expected sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+            ) from None
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ValueError("expected the service's public base, e.g. https://hs.example.com")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in _LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(_LOG_LEVELS)}")
+        return level
 
     @field_validator("timezone")
     @classmethod

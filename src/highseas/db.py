@@ -44,6 +44,15 @@ def to_async_url(url: str) -> URL:
     )
 
 
+def shown_url(url: str) -> str:
+    """A settings URL fit for logs and messages: its passwords, in the authority or as query
+    parameters (libpq reads ``password`` and ``sslpassword`` there), shown as ***."""
+    parsed = make_url(url)
+    hidden = {key: "***" for key in parsed.query if "password" in key.lower()}
+    shown = parsed.update_query_dict(hidden).render_as_string(hide_password=True)
+    return shown.replace("%2A%2A%2A", "***")  # as the authority's password is shown
+
+
 def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
     """``pool_size``: PostgreSQL connections kept open (10 more may be opened under load)."""
     async_url = to_async_url(url)

@@ -22,7 +22,7 @@ def retry_delay(
         raise ValueError(f"attempt must be at least 1, got {attempt}")
     if attempt > len(schedule):
         return None
-    nominal = max(0.0, float(schedule[attempt - 1]))
+    nominal = float(schedule[attempt - 1])  # settings refuse negative waits
     # Jitter spreads load and protects no secret: the shared PRNG is the right tool.
     uniform = rng.uniform if rng is not None else random.uniform
     return uniform(nominal, nominal * (1 + JITTER))
