@@ -97,6 +97,9 @@ async def test_json_lines_of_a_request_carry_its_request_id(
     entries = json_lines(stderr())
     tagged = the_one(entries, lambda e: e.get("request_id") == "trace-json-1")
     assert tagged["logger"] == "highseas.request" and "/healthz" in tagged["message"]
+    # The line's parts as fields too, for a collector.
+    assert (tagged["method"], tagged["path"], tagged["status"]) == ("GET", "/healthz", 200)
+    assert isinstance(tagged["duration_ms"], float) and tagged["duration_ms"] >= 0
     requests = [e for e in entries if e["logger"] == "highseas.request"]
     assert len(requests) == 2 and requests[1]["request_id"] not in ("trace-json-1", None)
 

@@ -24,6 +24,9 @@ class LogFormat(StrEnum):
 
 # Each is an attribute of every record (None outside a request or a job).
 CONTEXT_FIELDS = ("request_id", "job_id", "job_kind", "batch_id")
+# A request's line gives these as ``extra``: JSON lines carry them as fields, so a collector
+# needs no pattern to read the status or the duration.
+REQUEST_FIELDS = ("method", "path", "status", "duration_ms")
 
 _context: ContextVar[Mapping[str, str | int]] = ContextVar(
     "highseas_log_context", default=MappingProxyType({})
@@ -68,7 +71,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for name in CONTEXT_FIELDS:
+        for name in (*CONTEXT_FIELDS, *REQUEST_FIELDS):
             value = getattr(record, name, None)
             if value is not None:
                 entry[name] = value

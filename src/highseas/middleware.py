@@ -79,6 +79,12 @@ class RequestContextMiddleware:
                 await _send_json(send_with_id, 500, error_body(500, message, request_id))
         finally:
             seconds = time.perf_counter() - started
+            fields = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round(seconds * 1000, 1),
+            }
             logger.info(
                 "request_id=%s %s %s %s %.1fms",
                 request_id,
@@ -86,6 +92,7 @@ class RequestContextMiddleware:
                 scope["path"],
                 status,
                 seconds * 1000,
+                extra=fields,
             )
             metrics.observe_request(scope["method"], scope.get("route"), status, seconds)
 
