@@ -72,15 +72,22 @@ async def test_410_stops_the_retries(
     settings: Settings,
     agent: AgentWithToken,
     receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     receiver.script(410)
     await configure(client, agent, receiver.url())
     batch_id = await emit(db, settings, agent)
-    assert await deliver(db, settings) == 1
+    with caplog.at_level(logging.INFO, logger="highseas.callbacks"):
+        assert await deliver(db, settings) == 1
     found = await delivery(db, batch_id)
     assert found.state is DeliveryState.FAILED
     assert [a.status_code for a in found.attempts] == [410]
     assert len(receiver.received) == 1
+    # A failed attempt, and a message that failed for good, are warnings.
+    attempt, failed = caplog.records
+    assert attempt.levelno == logging.WARNING and "HTTP 410" in attempt.getMessage()
+    assert failed.levelno == logging.WARNING
+    assert failed.getMessage().endswith("no more attempts, failed")
 
 
 async def test_the_schedule_runs_out(

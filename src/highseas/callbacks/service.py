@@ -349,6 +349,7 @@ async def record_attempt(
         else retry_delay(settings.callback_retry_schedule, attempt)
     )
     if delay is None:
+        logger.warning("callback %s (%s): no more attempts, failed", message.id, message.type)
         _finish(message, DeliveryState.FAILED)
         return
     run_at = utcnow() + timedelta(seconds=delay)
@@ -362,7 +363,9 @@ async def _fail(session: AsyncSession, message: CallbackMessage, outcome: Outcom
 
 
 async def _log(session: AsyncSession, message: CallbackMessage, outcome: Outcome) -> None:
-    logger.info(
+    # A failed attempt is a warning: a receiver that is down shows in a log alert.
+    logger.log(
+        logging.INFO if outcome.delivered else logging.WARNING,
         "callback %s (%s): %s in %d ms",
         message.id,
         message.type,
