@@ -42,4 +42,6 @@ async def test_a_database_outage_is_a_503_to_retry_not_a_500(
     assert_error(response, 503, "database_unavailable")
     assert response.headers["retry-after"] == "1"
     assert "Traceback" not in caplog.text and "database unavailable" in caplog.text
+    # The driver's reason, so an operator can tell a full server from a lost one.
+    assert "OperationalError: unable to open database file" in caplog.text
     await app.state.db.dispose()

@@ -232,8 +232,15 @@ async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResp
     # The database restarting, unreachable, or (SQLite) locked past the busy timeout: a
     # condition to retry, not a bug, so a 503 and one log line instead of a 500 and a trace.
     # Nothing of the request was committed: its transaction is the one that failed.
+    # The driver's own reason (too many connections, a restart, a lock), on one line and
+    # without SQLAlchemy's rendering of the statement.
+    cause = getattr(exc, "orig", None) or exc
+    reason = " ".join(str(cause).split())[:300]
     logger.warning(
-        "database unavailable request_id=%s: %s", _request_id_of(request), type(exc).__name__
+        "database unavailable request_id=%s: %s: %s",
+        _request_id_of(request),
+        type(cause).__name__,
+        reason,
     )
     message = "数据库暂不可用，请稍后重试（本次请求未生效）"
     return _respond(
