@@ -7,6 +7,7 @@ which starts empty, so it is asserted as it is.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.openmetrics.parser import text_fd_to_metric_families
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
@@ -89,6 +91,15 @@ async def test_metrics_need_no_token_and_stay_out_of_the_api_schema(
         assert (name, frozenset(labels.items())) in samples, name
     schema = (await client.get("/openapi.json")).json()
     assert "/metrics" not in schema["paths"]
+    # The format the scraper asks for, as a worker's metrics server answers.
+    plain = await client.get("/metrics")
+    assert plain.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    accept = "application/openmetrics-text; version=1.0.0"
+    openmetrics = await client.get("/metrics", headers={"Accept": accept})
+    assert openmetrics.headers["content-type"].startswith(accept)
+    families = text_fd_to_metric_families(io.StringIO(openmetrics.text))
+    assert "highseas_jobs" in {family.name for family in families}
+    assert openmetrics.text.endswith("# EOF\n")
 
 
 async def test_metrics_can_be_turned_off(settings: Settings, db: Database) -> None:

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from highseas import __version__, metrics
 from highseas.agents.endpoints import router as agents_router
@@ -135,4 +134,5 @@ def _add_metrics(app: FastAPI) -> None:
             # The process's own metrics still say what the outage looks like from here.
             logger.warning("metrics: cannot count jobs", exc_info=True)
             counts = {}
-        return Response(metrics.exposition(counts), media_type=CONTENT_TYPE_LATEST)
+        body, content_type = metrics.exposition(counts, request.headers.get("accept", ""))
+        return Response(body, media_type=content_type)

@@ -17,10 +17,10 @@ from prometheus_client import (
     Counter,
     Histogram,
     disable_created_metrics,
-    generate_latest,
     start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -132,10 +132,12 @@ def observe_request(method: str, route: object, status: int, seconds: float) -> 
     ).observe(seconds)
 
 
-def exposition(job_counts: Mapping[tuple[str, str], int]) -> bytes:
-    """This process's metrics and the jobs gauge, from ``job_counts`` by (queue, state), in
-    the Prometheus text format."""
-    return generate_latest(_WithJobCounts(job_counts))
+def exposition(job_counts: Mapping[tuple[str, str], int], accept: str) -> tuple[bytes, str]:
+    """This process's metrics and the jobs gauge, from ``job_counts`` by (queue, state), and
+    their content type: in the format the scraper's ``Accept`` header asks for (Prometheus
+    text, or OpenMetrics), as a worker's metrics server answers."""
+    encode, content_type = choose_encoder(accept)
+    return encode(_WithJobCounts(job_counts)), content_type
 
 
 def serve(host: str, port: int) -> None:
