@@ -45,6 +45,9 @@ def test_integer_rule() -> None:
     with pytest.raises(values.InvalidValue, match="整数"):
         values.parse("number", 7.5, frozenset({"integer"}))
     assert values.parse("text", "007", frozenset({"integer"})).key == "007"
+    # A whole JSON number is an integer for a text component as for a number one.
+    assert values.parse("text", 12.0, frozenset({"integer"})).key == "12"
+    assert values.parse("text", 12.5).key == "12.5"
     with pytest.raises(values.InvalidValue):
         values.parse("text", "7a", frozenset({"integer"}))
 

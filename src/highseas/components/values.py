@@ -56,7 +56,9 @@ def parse(component_type: str, raw: Any, rules: frozenset[str] = frozenset()) ->
         return _number(raw, integer=_INTEGER_RULE in rules)
     if component_type == _DATE:
         return _date(raw)
-    text = str(raw).strip()
+    # A whole JSON number is its digits whatever its spelling (12.0 is 12), as a number
+    # component shows it and as the platform's rules read it.
+    text = str(int(raw)) if raw.__class__ is float and raw.is_integer() else str(raw).strip()
     if len(text) > MAX_TEXT_LENGTH:
         raise InvalidValue("too_long", f"不能超过 {MAX_TEXT_LENGTH} 个字符")
     if "\x00" in text:
