@@ -191,6 +191,9 @@ REJECTIONS: list[tuple[str, Callable[[dict[str, str]], dict[str, Any]], str, str
     ("operator not a list", lambda c: {"operator": "x"}, "operator", "validation_failed"),
     ("invalid phone", lambda c: {"phone": "12345"}, "phone", "invalid_phone"),
     ("empty email", lambda c: {"email": ""}, "email", "validation_failed"),
+    ("an array for one value", lambda c: {"components": [{"id": c["公司名称"], "value": ["a", "b"], "op": "eq"}]}, "components.0", "validation_failed"),
+    ("a value for empty", lambda c: {"components": [{"id": c["公司名称"], "value": "zzz", "op": "not_empty"}]}, "components.0", "validation_failed"),
+    ("too many component filters", lambda c: {"components": [{"id": c["公司名称"], "value": "腾讯", "op": "contains"}] * 31}, "components", "validation_failed"),
     ("company of spaces", lambda c: {"company": "  "}, "company", "validation_failed"),
     ("user_id differs", lambda c: {"user_id": "3f0b7c1e-0000-4000-8000-000000000000"}, "user_id", "validation_failed"),
 ]  # fmt: skip

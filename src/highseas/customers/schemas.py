@@ -22,6 +22,11 @@ from highseas.phones import Operator
 
 MAX_IN_VALUES = 1000
 _SCALAR_OPS = {FilterOp.EQ, FilterOp.CONTAINS, FilterOp.PREFIX, FilterOp.GTE, FilterOp.LTE}
+_VALUELESS_OPS = {FilterOp.EMPTY, FilterOp.NOT_EMPTY}
+# Each component filter is a condition of its own: a request of hundreds (one filter
+# repeated) was accepted and then could never run (SQLite's expression depth) or held
+# PostgreSQL for minutes.
+MAX_COMPONENT_FILTERS = 30
 
 # Platform clients send more fields than highseas uses: unknown ones are ignored (contract §1).
 _LENIENT = ConfigDict(extra="ignore")
@@ -58,8 +63,12 @@ class ComponentFilterIn(BaseModel):
         if self.op is None:
             self.op = FilterOp.IN if isinstance(self.value, list) else FilterOp.EQ
         value = self.value
-        if self.op in _SCALAR_OPS and (value is None or isinstance(value, list) or value == ""):
+        if self.op in _SCALAR_OPS and isinstance(value, list):
+            raise ValueError(f"op {self.op} 需要单个值，不能是数组（多个值请用 op in）")
+        if self.op in _SCALAR_OPS and (value is None or value == ""):
             raise ValueError(f"op {self.op} 需要一个非空的值（要筛选空值请用 op empty）")
+        if self.op in _VALUELESS_OPS and value not in (None, "", []):
+            raise ValueError(f"op {self.op} 不带值（给出的值不会被使用，请去掉 value）")
         if self.op is FilterOp.IN and not (
             isinstance(value, list) and 0 < len(value) <= MAX_IN_VALUES
         ):
@@ -89,7 +98,7 @@ class PoolFilterIn(BaseModel):
     model_config = _LENIENT
 
     user_id: str | None = Field(None, description="optional repeat of the path user")
-    components: list[ComponentFilterIn] | None = None
+    components: list[ComponentFilterIn] | None = Field(None, max_length=MAX_COMPONENT_FILTERS)
     phone: str | None = Field(None, description="one mobile number (cipher text with encryption)")
     created_at: list[str] | None = Field(
         None, description='["Y-m-d H:i:s", "Y-m-d H:i:s"], inclusive'
