@@ -6,7 +6,7 @@ import httpx
 
 from highseas.db import Database
 from tests.fixtures.assertions import assert_error
-from tests.fixtures.factories import make_agent
+from tests.fixtures.factories import make_agent, make_user
 
 
 async def test_unknown_route_is_404_envelope(client: httpx.AsyncClient) -> None:
@@ -43,15 +43,29 @@ async def test_json_without_content_type_is_accepted(
     assert response.json()["data"]["name"] == "无类型"
 
 
-async def test_a_non_json_content_type_is_a_clear_422(
+async def test_a_body_is_json_whatever_its_content_type(
     client: httpx.AsyncClient, db: Database
 ) -> None:
+    """One rule for every endpoint, body models and GET-with-body alike: a client's default
+    form or text type does not matter; a body that is no JSON asks for JSON."""
     agent = await make_agent(db)
-    response = await client.post(
-        "/agent-api/user",
-        content=b'{"name": "x"}',
-        headers={**agent.headers, "Content-Type": "application/x-www-form-urlencoded"},
+    form = {**agent.headers, "Content-Type": "application/x-www-form-urlencoded"}
+    response = await client.post("/agent-api/user", content=b'{"name": "x"}', headers=form)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["name"] == "x"
+    user = await make_user(db, agent)
+    text = {**agent.headers, "Content-Type": "text/plain"}
+    listed = await client.request(
+        "GET", f"/agent-api/user/{user.id}/get_customer", content=b'{"per_page": 1}', headers=text
     )
+    assert listed.status_code == 200 and listed.json()["meta"]["per_page"] == 1
+    # A UTF-8 byte order mark (some Windows clients write one) is not part of the JSON.
+    marked = '\ufeff{"name": "有BOM"}'.encode()
+    response = await client.post("/agent-api/user", content=marked, headers=agent.headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["name"] == "有BOM"
+
+    response = await client.post("/agent-api/user", content=b"name=x", headers=form)
     body = assert_error(response, 422, "invalid_json")
     assert "application/json" in str(body["message"])
 

@@ -169,6 +169,10 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+# Whatever its Content-Type, a body is read as JSON (request_input.JsonInputRoute).
+_SEND_JSON = "；请以 JSON 发送（Content-Type: application/json）"
+
+
 def _validation_response(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors: dict[str, list[str]] = {}
     for error in exc.errors():
@@ -182,16 +186,12 @@ def _validation_response(request: Request, exc: RequestValidationError) -> JSONR
         return _respond(
             request,
             422,
-            f"请求体不是合法的 JSON（第 {where[1]} 行第 {where[2]} 列附近）"
+            f"请求体不是合法的 JSON（第 {where[1]} 行第 {where[2]} 列附近）{_SEND_JSON}"
             if where
-            else "请求体不是合法的 JSON",
+            else f"请求体不是合法的 JSON{_SEND_JSON}",
             reason="invalid_json",
             errors={"body": ["不是合法的 JSON"]},
         )
-    if field == "body" and isinstance(first.get("input"), bytes):
-        # FastAPI hands over raw bytes when the Content-Type is not JSON (a form, text/plain).
-        message = "请求体必须是 JSON，Content-Type 为 application/json"
-        return _respond(request, 422, message, reason="invalid_json", errors={"body": [message]})
     if first["type"] == "missing":
         message = "缺少请求体" if field == "body" else f"缺少必填参数 {field}"
     else:

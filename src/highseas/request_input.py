@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
+from starlette.types import Scope
 
 from highseas.text import first_nul
 
@@ -36,6 +37,7 @@ def _is_list_field(annotation: Any) -> bool:
     return get_origin(annotation) is list
 
 
+_UTF8_BOM = "\ufeff".encode()
 # A NUL can only reach a JSON string as this escape (a raw control character is invalid JSON).
 _NUL_ESCAPE = b"\\u0000"
 
@@ -43,6 +45,8 @@ _NUL_ESCAPE = b"\\u0000"
 def parse_json_body(raw: bytes) -> Any:
     """A request's JSON body as Python values; RequestValidationError (422) when it is not
     JSON, holds a lone surrogate, nests too deep, or has a NUL anywhere (the field named)."""
+    # A UTF-8 byte order mark is no part of the JSON (RFC 8259 lets a parser ignore it).
+    raw = raw.removeprefix(_UTF8_BOM)
     try:
         value = _loads(raw)
     except ValueError as exc:
@@ -75,9 +79,12 @@ class _JsonInputRequest(Request):
         return self._json
 
 
-def _is_json(request: Request) -> bool:
-    kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
-    return kind == "application/json" or kind.endswith("+json")
+def _read_as_json(scope: Scope) -> None:
+    """A body is JSON whatever its ``Content-Type`` says (GET bodies often come without one,
+    or with a client's default form or text type): FastAPI is told so, and a body that is no
+    JSON is the one 422 ``invalid_json``, asking for JSON."""
+    headers = [(name, value) for name, value in scope["headers"] if name != b"content-type"]
+    scope["headers"] = [*headers, (b"content-type", b"application/json")]
 
 
 class JsonInputRoute(APIRoute):
@@ -91,8 +98,9 @@ class JsonInputRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
+            _read_as_json(request.scope)
             request = _JsonInputRequest(request.scope, request.receive)
-            if _is_json(request) and (await request.body()).strip():
+            if (await request.body()).strip():
                 await request.json()
             return await handler(request)
 
