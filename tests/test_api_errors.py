@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 
 from highseas.db import Database
@@ -19,6 +21,15 @@ async def test_wrong_method_is_405_envelope(client: httpx.AsyncClient) -> None:
     response = await client.delete("/agent-api/token")
     assert_error(response, 405, "method_not_allowed")
     assert "GET" in response.headers["allow"]
+
+
+async def test_405_allows_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    """customer_to_task is served by GET and POST: two routes, one path."""
+    path = f"/agent-api/user/{uuid.uuid4()}/customer_to_task/{uuid.uuid4()}"
+    response = await client.put(path)
+    body = assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "GET, POST"
+    assert "GET, POST" in str(body["message"])
 
 
 async def test_malformed_json_is_422_invalid_json(client: httpx.AsyncClient, db: Database) -> None:

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from highseas.errors import HighseasError
 
@@ -219,13 +220,32 @@ async def _on_domain(request: Request, exc: Exception) -> JSONResponse:
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    if status == 405:
+        allowed = _methods_of(request)
+        message = f"接口 {request.url.path} 不支持 {request.method} 请求（可用：{allowed}）"
+        return _respond(request, status, message, headers={"Allow": allowed})
     if status == 404:
         message = f"接口不存在：{request.method} {request.url.path}"
-    elif status == 405:
-        message = f"接口 {request.url.path} 不支持 {request.method} 请求"
     else:
         message = _MESSAGES_BY_STATUS.get(status, HTTPStatus(status).phrase)
     return _respond(request, status, message, headers=exc.headers)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _methods_of(request: Request) -> str:
+    """Every method the path answers, as the router matches them. Starlette's ``Allow`` names
+    the first route that matched the path only, and an operation served by GET and POST is
+    two routes."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    )
 
 
 async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
