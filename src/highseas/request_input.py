@@ -109,7 +109,9 @@ class JsonInputRoute(APIRoute):
 
 def _query_value(values: list[str], *, is_list: bool) -> Any:
     if not is_list:
-        return values[-1]
+        # A one-value field given twice: the model refuses the pair, naming the field, rather
+        # than one of them being used silently.
+        return values[0] if len(values) == 1 else values
     if len(values) == 1 and values[0].lstrip().startswith("["):
         try:
             return _loads(values[0])

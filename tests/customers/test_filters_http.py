@@ -144,6 +144,14 @@ async def test_query_string_and_post_give_the_same_answer(
     assert {r["phone"] for r in scalar.json()["data"]} == _expected(
         pool, lambda r: r["operator"] == 4
     )
+    # A one-value field given twice is refused, naming it, not one of the two used.
+    twice = await client.get(
+        f"{pool.base}/get_customer",
+        params=[("phone", "13300000007"), ("phone", "13000000001")],
+        headers=pool.headers,
+    )
+    error = assert_error(twice, 422, "validation_failed")
+    assert "phone" in error["errors"] and "13000000001" in error["message"]
 
 
 async def test_rows_and_pagination(client: httpx.AsyncClient, pool: Pool) -> None:
