@@ -160,6 +160,12 @@ async def test_identification_and_batches(
         f"{base}/batches", params={"type": "api_customer_to_task"}, headers=agent.headers
     )
     assert typed.json()["data"] == []
+    # The filters and the page in a GET JSON body, as the other lists with filters take them.
+    in_body = await client.request(
+        "GET", f"{base}/batches", json={"state": "succeeded", "per_page": 1}, headers=agent.headers
+    )
+    assert [b["unique_id"] for b in in_body.json()["data"]] == [first]
+    assert in_body.json()["meta"]["per_page"] == 1
 
     missing = await client.get(f"{base}/identification/{uuid.uuid4()}", headers=agent.headers)
     assert_error(missing, 404, "batch_not_found")

@@ -14,8 +14,8 @@ from highseas.batches.service import Download
 from highseas.crypto.codec import PLAIN, Codec
 from highseas.db import Database
 from highseas.dependencies import RegistryDep, SessionDep, SettingsDep
-from highseas.envelope import Envelope, PageDep, PageEnvelope, ok, page
-from highseas.request_input import JsonInputRoute
+from highseas.envelope import Envelope, PageEnvelope, ok, page
+from highseas.request_input import JsonInputRoute, openapi_body, query_or_body
 from highseas.users.dependencies import OwnedUserDep
 
 router = APIRouter(prefix="/agent-api/user/{user_id}", tags=["batches"], route_class=JsonInputRoute)
@@ -50,16 +50,18 @@ async def redeliver(
     return ok(await service.read(session, batch, settings.resolved_secret_key()), "已重新发送")
 
 
-@router.get("/batches", response_model=PageEnvelope[BatchRead])
+@router.get(
+    "/batches", response_model=PageEnvelope[BatchRead], openapi_extra=openapi_body(BatchQuery)
+)
 async def list_batches(
     user: OwnedUserDep,
     session: SessionDep,
-    params: PageDep,
     settings: SettingsDep,
-    filters: Annotated[BatchQuery, Depends()],
+    filters: Annotated[BatchQuery, Depends(query_or_body(BatchQuery))],
 ) -> PageEnvelope[BatchRead]:
-    """The user's batches, newest first, to reconcile missed callbacks."""
-    batches, total = await service.list_batches(session, user, filters, params)
+    """The user's batches, newest first, to reconcile missed callbacks; filters ``type``,
+    ``state`` and ``task_id``, in the query string or a JSON body."""
+    batches, total, params = await service.list_batches(session, user, filters)
     shown = await service.read_many(session, batches, settings.resolved_secret_key())
     return page(shown, total, params)
 

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from highseas.callbacks.schemas import DeliveryRead
 from highseas.clock import WireTime
+from highseas.envelope import DEFAULT_PER_PAGE, Page, PerPage
 from highseas.models import BatchState, BatchType
 
 
@@ -31,8 +32,13 @@ class BatchRead(BaseModel):
 
 
 class BatchQuery(BaseModel):
+    """batches: the filters and the page, from the query string or a JSON body, as the
+    other lists with filters take them."""
+
     model_config = ConfigDict(extra="ignore")
 
     type: BatchType | None = None
     state: BatchState | None = None
     task_id: uuid.UUID | None = None
+    page: Page = 1
+    per_page: PerPage = DEFAULT_PER_PAGE

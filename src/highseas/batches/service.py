@@ -164,11 +164,13 @@ async def owned(session: AsyncSession, user: User, unique_id: str) -> Batch:
 
 
 async def list_batches(
-    session: AsyncSession, user: User, filters: BatchQuery, params: PageParams
-) -> tuple[list[Batch], int]:
-    return await repository.page_of_user(
+    session: AsyncSession, user: User, filters: BatchQuery
+) -> tuple[list[Batch], int, PageParams]:
+    params = PageParams(page=filters.page, per_page=filters.per_page)
+    batches, total = await repository.page_of_user(
         session, user.id, filters, offset=params.offset, limit=params.per_page
     )
+    return batches, total, params
 
 
 def new_download_url(
