@@ -249,6 +249,9 @@ def test_db_upgrade_command(tmp_path: Path) -> None:
     done = run(fresh, "db", "upgrade")
     assert done.returncode == 0, done.stderr
     assert "up to date" in done.stderr
+    assert "Running upgrade  -> " in done.stderr  # each migration applied, by name
+    again = run(fresh, "db", "upgrade")
+    assert "Running upgrade" not in again.stderr and "up to date" in again.stderr
     assert (tmp_path / "fresh.db").stat().st_size > 0
 
 

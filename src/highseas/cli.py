@@ -415,7 +415,8 @@ def demo() -> None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply every pending migration to HIGHSEAS_DATABASE_URL."""
+    """Apply every pending migration to HIGHSEAS_DATABASE_URL, one log line each."""
     settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)  # alembic's "Running upgrade"
     _upgrade(settings)
-    typer.echo(f"database {shown_url(settings.database_url)} is up to date", err=True)
+    logger.info("database %s is up to date", shown_url(settings.database_url))
