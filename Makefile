@@ -25,11 +25,9 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP) ## create .venv and install highseas with its dev tools
 
 run: $(STAMP) ## start the service on the embedded SQLite default at http://127.0.0.1:8000
-	@echo "highseas: starting on http://127.0.0.1:8000  (API docs: /docs)"
-	@echo "highseas: in another terminal, get a token with:  $(BIN)/highseas agent create my-agency"
 	$(BIN)/highseas serve
 
-demo: $(STAMP) ## a five-minute offline tour on a throwaway database (./highseas.db untouched)
+demo: $(STAMP) ## an offline tour of a few seconds on a throwaway database (./highseas.db untouched)
 	$(BIN)/highseas demo
 
 test: $(STAMP) ## run the whole test suite, on SQLite and PostgreSQL

@@ -101,6 +101,9 @@ async def test_wrong_type_names_field_and_value(client: httpx.AsyncClient, db: D
     response = await client.post("/agent-api/user", json={"name": 123}, headers=agent.headers)
     body = assert_error(response, 422, "validation_failed")
     assert "name" in str(body["message"]) and "123" in str(body["message"])
+    # The value as a JSON client wrote it, not as Python shows it.
+    response = await client.post("/agent-api/user", json={"name": True}, headers=agent.headers)
+    assert "（收到 true）" in str(assert_error(response, 422, "validation_failed")["message"])
 
 
 async def test_body_that_is_not_an_object_is_422(client: httpx.AsyncClient, db: Database) -> None:

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import json
+
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -166,7 +168,8 @@ def _describe(error: Mapping[str, Any]) -> str:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    """The value as the client wrote it: JSON (``null``, ``true``, ``"a"``), not Python."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -407,7 +407,8 @@ def _progress() -> Progress:
 
 @app.command()
 def demo() -> None:
-    """Five-minute tour, offline: a throwaway service, pool, seed request, callback, download."""
+    """A tour of a few seconds, offline: a throwaway service, pool, seed request, callback,
+    download."""
     from highseas import demo as demo_module  # noqa: PLC0415  (it builds the app: see serve)
 
     raise typer.Exit(demo_module.main())
