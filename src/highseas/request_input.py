@@ -154,7 +154,8 @@ def query_or_body(model: type[M]) -> Callable[[Request], Coroutine[Any, Any, M]]
                     values, is_list=_is_list_field(field.annotation)
                 )
         _refuse_nul(merged, ("query",))
-        merged.update(await _json_body(request))
+        # Body wins, but a null there means "not given" and leaves the query's value.
+        merged.update((k, v) for k, v in (await _json_body(request)).items() if v is not None)
         try:
             return model.model_validate(merged)
         except ValidationError as exc:

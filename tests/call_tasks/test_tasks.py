@@ -240,3 +240,58 @@ async def test_list_rejections(client: httpx.AsyncClient, db: Database) -> None:
     # Ownership before validation: another agent's user is 403 even with a bad filter.
     response = await client.get(url, params={"status": 4}, headers=stranger.headers)
     assert_error(response, 403, "user_forbidden")
+
+
+async def test_sub_user_in_the_query_or_the_body_alike(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """Contract §1: sub_user_id in the query string or the body (body wins; null is "not
+    given"), on writes as on reads; a scope in the query of a write was ignored."""
+    account = await _account(db)
+    mine = await _sub_user(client, account)
+    foreign = await _sub_user(client, await _account(db, "代理B"))
+    created = await client.post(
+        f"{account.base}/task",
+        params={"sub_user_id": mine},
+        json={"name": "q"},
+        headers=account.headers,
+    )
+    assert created.json()["data"]["sub_user_id"] == mine
+    main_task = await _create(client, account, name="主账号的任务")
+    refused = await client.post(
+        f"{account.base}/task",
+        params={"sub_user_id": foreign},
+        json={"name": "q"},
+        headers=account.headers,
+    )
+    assert_error(refused, 403, "sub_user_forbidden")
+
+    detail = f"{account.base}/task/{main_task['id']}"
+    in_body = await client.request(
+        "GET", detail, json={"sub_user_id": foreign}, headers=account.headers
+    )
+    assert_error(in_body, 403, "sub_user_forbidden")
+    not_its = await client.request(
+        "GET", detail, json={"sub_user_id": mine}, headers=account.headers
+    )
+    assert_error(not_its, 404, "task_not_found")
+
+    delete = f"{detail}/number-batch-delete"
+    body = {"customer_info_list": [{"phone": "13012121212"}]}
+    scoped = await client.request(
+        "DELETE", delete, params={"sub_user_id": mine}, json=body, headers=account.headers
+    )
+    assert_error(scoped, 404, "task_not_found")
+    outside = await client.request(
+        "DELETE", delete, params={"sub_user_id": foreign}, json=body, headers=account.headers
+    )
+    assert_error(outside, 403, "sub_user_forbidden")
+
+    listed = await client.request(
+        "GET",
+        f"{account.base}/all_task",
+        params={"sub_user_id": mine},
+        json={"sub_user_id": None},
+        headers=account.headers,
+    )
+    assert [t["name"] for t in listed.json()["data"]] == ["q"]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Path, Query
 
@@ -14,6 +14,7 @@ from highseas.call_tasks.schemas import (
     TaskDetail,
     TaskQuery,
     TaskRead,
+    TaskScope,
 )
 from highseas.dependencies import SessionDep, SettingsDep
 from highseas.envelope import Envelope, PageEnvelope, ok, page
@@ -29,6 +30,18 @@ router = APIRouter(
 # missing token (401) or another agent's user (403) is reported before a bad filter (422).
 
 TaskIdPath = Annotated[str, Path(description="任务 id")]
+# Contract §1: sub_user_id in the query or the body (body wins), on writes as on reads: a
+# scope given in the query of a write was ignored, so the write acted for the main account.
+SubUserQuery = Annotated[
+    str | None, Query(alias="sub_user_id", description="子账户 id, when not in the body")
+]
+B = TypeVar("B", TaskCreate, NumberBatchDelete)
+
+
+def _scoped(body: B, sub_user_id: str | None) -> B:
+    if body.sub_user_id is None and sub_user_id is not None:
+        return body.model_copy(update={"sub_user_id": sub_user_id})
+    return body
 
 
 def _read(task: CallTask) -> TaskRead:
@@ -50,11 +63,12 @@ def _detail(task: CallTask, numbers: int) -> TaskDetail:
 
 @router.post("/task", response_model=Envelope[TaskRead])
 async def create_task(
-    body: TaskCreate, user: OwnedUserDep, session: SessionDep
+    body: TaskCreate, user: OwnedUserDep, session: SessionDep, sub_user_id: SubUserQuery = None
 ) -> Envelope[TaskRead]:
-    """Create a call task (status 3 waiting unless given); ``sub_user_id`` records the
-    sub-account that created it."""
-    return ok(_read(await service.create_task(session, user, body)), "创建成功")
+    """Create a call task (status 3 waiting unless given); ``sub_user_id`` (body or query)
+    records the sub-account that created it."""
+    task = await service.create_task(session, user, _scoped(body, sub_user_id))
+    return ok(_read(task), "创建成功")
 
 
 @router.get("/task/{task_id}", response_model=Envelope[TaskDetail])
@@ -62,12 +76,13 @@ async def task_detail(
     task_id: TaskIdPath,
     user: OwnedUserDep,
     session: SessionDep,
-    sub_user_id: Annotated[
-        str | None, Query(description="子账户 id: the task must be this sub-account's")
-    ] = None,
+    scope: Annotated[TaskScope, Depends(query_or_body(TaskScope))],
 ) -> Envelope[TaskDetail]:
-    """One task of the user, with how many numbers it holds."""
-    task, numbers = await service.task_detail(session, user, task_id, sub_user_id=sub_user_id)
+    """One task of the user, with how many numbers it holds; with ``sub_user_id`` (query or
+    JSON body), only that sub-account's."""
+    task, numbers = await service.task_detail(
+        session, user, task_id, sub_user_id=scope.sub_user_id
+    )
     return ok(_detail(task, numbers))
 
 
@@ -109,11 +124,15 @@ async def list_numbers(
 async def delete_numbers(
     task_id: TaskIdPath,
     body: Annotated[NumberBatchDelete, Body()],
+    *,
     user: OwnedUserDep,
     session: SessionDep,
     settings: SettingsDep,
+    sub_user_id: SubUserQuery = None,
 ) -> Envelope[DeletedNumbers]:
     """Delete numbers from the task by phone (``customer_info_list``, at most 1000; cipher
-    text with ``encryption``); phones not in the task are not counted."""
-    deleted = await service.delete_numbers(session, user, task_id, body, settings)
+    text with ``encryption``); phones not in the task are not counted; with ``sub_user_id``
+    (body or query), only from that sub-account's task."""
+    scoped = _scoped(body, sub_user_id)
+    deleted = await service.delete_numbers(session, user, task_id, scoped, settings)
     return ok(DeletedNumbers(deleted=deleted), "删除成功")

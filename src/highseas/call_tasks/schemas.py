@@ -36,6 +36,14 @@ class TaskCreate(BaseModel):
     )
 
 
+class TaskScope(BaseModel):
+    """Task detail: the sub-account the task must be, from the query string or a JSON body."""
+
+    model_config = _LENIENT
+
+    sub_user_id: str | None = Field(None, description="the task must be this sub-account's")
+
+
 class TaskQuery(BaseModel):
     """all_task: the filters and the page, from the query string or a JSON body."""
 
