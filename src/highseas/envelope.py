@@ -8,6 +8,8 @@ from typing import Annotated, Generic, Literal, TypeVar
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
+from highseas.request_input import NotBool
+
 T = TypeVar("T")
 
 MAX_PER_PAGE = 1000
@@ -16,8 +18,8 @@ DEFAULT_PER_PAGE = 15
 # integer both databases bind; a larger page is a 422, not an overflow.
 MAX_PAGE = 10**12
 # The page fields of the query models (the GET-with-body endpoints); _page_params for the rest.
-Page = Annotated[int, Field(ge=1, le=MAX_PAGE)]
-PerPage = Annotated[int, Field(ge=1, le=MAX_PER_PAGE)]
+Page = Annotated[int, NotBool, Field(ge=1, le=MAX_PAGE)]
+PerPage = Annotated[int, NotBool, Field(ge=1, le=MAX_PER_PAGE)]
 
 
 class Envelope(BaseModel, Generic[T]):

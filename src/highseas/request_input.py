@@ -22,13 +22,24 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
 from pydantic_core import from_json
 from starlette.types import Scope
 
 from highseas.text import first_nul
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _no_boolean(value: object) -> object:
+    if isinstance(value, bool):  # lax int would take true as 1
+        raise ValueError("必须是整数，不能是 true/false")
+    return value
+
+
+# For an integer field of a request model: "1" from a query string is 1, a JSON true is no
+# number (contract §1: a known field of the wrong type is a 422).
+NotBool = BeforeValidator(_no_boolean)
 
 
 def _is_list_field(annotation: Any) -> bool:

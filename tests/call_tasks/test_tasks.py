@@ -295,3 +295,29 @@ async def test_sub_user_in_the_query_or_the_body_alike(
         headers=account.headers,
     )
     assert [t["name"] for t in listed.json()["data"]] == ["q"]
+
+
+async def test_a_json_boolean_is_no_status_and_no_page(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """Contract §1: a known field of the wrong type is a 422; lax integers took true as 1."""
+    account = await _account(db)
+    task = await _create(client, account, name="t")
+    for path, body, field in [
+        ("/task", {"name": "t", "status": True}, "status"),
+        ("/all_task", {"status": [True]}, "status.0"),
+        ("/all_task", {"per_page": True}, "per_page"),
+        (f"/task/{task['id']}/number", {"status": [False]}, "status.0"),
+        (f"/task/{task['id']}/number", {"page": True}, "page"),
+    ]:
+        method = "POST" if path == "/task" else "GET"
+        response = await client.request(
+            method, f"{account.base}{path}", json=body, headers=account.headers
+        )
+        error = assert_error(response, 422, "validation_failed")
+        assert field in error["errors"], (path, body, error)
+    # A query string's text is still a number.
+    listed = await client.get(
+        f"{account.base}/all_task", params={"status": "3", "per_page": "1"}, headers=account.headers
+    )
+    assert listed.status_code == 200 and listed.json()["meta"]["per_page"] == 1

@@ -80,9 +80,7 @@ async def task_detail(
 ) -> Envelope[TaskDetail]:
     """One task of the user, with how many numbers it holds; with ``sub_user_id`` (query or
     JSON body), only that sub-account's."""
-    task, numbers = await service.task_detail(
-        session, user, task_id, sub_user_id=scope.sub_user_id
-    )
+    task, numbers = await service.task_detail(session, user, task_id, sub_user_id=scope.sub_user_id)
     return ok(_detail(task, numbers))
 
 

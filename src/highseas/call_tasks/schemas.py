@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from highseas.clock import WireTime
 from highseas.envelope import DEFAULT_PER_PAGE, Page, PerPage
 from highseas.models import TaskStatus
+from highseas.request_input import NotBool
 
 MAX_DELETED_NUMBERS = 1000
 
@@ -31,7 +32,7 @@ class TaskCreate(BaseModel):
 
     name: TaskName = Field(description="任务名称")
     sub_user_id: str | None = Field(None, description="子账户 id: the task's creator")
-    status: TaskStatus = Field(
+    status: Annotated[TaskStatus, NotBool] = Field(
         TaskStatus.WAITING, description="1 暂停中 paused, 2 执行中 running, 3 等待执行 waiting"
     )
 
@@ -52,7 +53,7 @@ class TaskQuery(BaseModel):
     name: str | None = Field(
         None, max_length=100, description="literal, case-sensitive substring of the name"
     )
-    status: list[TaskStatus] | None = Field(
+    status: list[Annotated[TaskStatus, NotBool]] | None = Field(
         None, min_length=1, description="1 paused, 2 running, 3 waiting; one value or an array"
     )
     sub_user_id: str | None = Field(None, description="only tasks created by this sub-account")
@@ -68,7 +69,7 @@ class NumberQuery(BaseModel):
     model_config = _LENIENT
 
     phone: str | None = Field(None, description="one mobile number, normalised")
-    status: list[Annotated[int, Field(ge=0)]] | None = Field(
+    status: list[Annotated[int, NotBool, Field(ge=0)]] | None = Field(
         None, min_length=1, description="number states (0 waiting); one value or an array"
     )
     sub_user_id: str | None = Field(None, description="the task must be this sub-account's")

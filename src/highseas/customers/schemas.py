@@ -5,7 +5,6 @@ from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StrictFloat,
@@ -19,6 +18,7 @@ from highseas.clock import WireTime, from_wire
 from highseas.customers.filters import FilterOp
 from highseas.envelope import DEFAULT_PER_PAGE, Page, PerPage
 from highseas.phones import Operator
+from highseas.request_input import NotBool
 
 MAX_IN_VALUES = 1000
 _SCALAR_OPS = {FilterOp.EQ, FilterOp.CONTAINS, FilterOp.PREFIX, FilterOp.GTE, FilterOp.LTE}
@@ -35,14 +35,8 @@ _LENIENT = ConfigDict(extra="ignore")
 Scalar = StrictStr | StrictInt | StrictFloat
 
 
-def _no_boolean(value: object) -> object:
-    if isinstance(value, bool):  # lax int would take true as 1
-        raise ValueError("必须是整数，不能是 true/false")
-    return value
-
-
 # An operator code; "1" from a query string is 1, a JSON true is no code.
-Carrier = Annotated[int, BeforeValidator(_no_boolean), Field(ge=0, le=4)]
+Carrier = Annotated[int, NotBool, Field(ge=0, le=4)]
 
 ENCRYPTION_DESCRIPTION = (
     "phones in and out are cipher text; effective only while the agent has 接口加密 on"
