@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from highseas.config import Settings
@@ -19,6 +21,12 @@ async def test_probes_and_docs(client: httpx.AsyncClient) -> None:
     assert "/agent-api/user/{user_id}/subset_users" in spec.json()["paths"]
     docs = await client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    # Its scripts come from this service, not a CDN: the docs work offline.
+    scripts = re.findall(r'src="([^"]+)"', docs.text)
+    assert scripts and all(src.startswith("/") for src in scripts), scripts
+    for src in scripts:
+        assert (await client.get(src)).status_code == 200, src
+    assert "cdn." not in docs.text
 
 
 async def test_readyz_is_503_when_database_is_unreachable(settings: Settings, tmp_path) -> None:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi_offline import FastAPIOffline
 
 from highseas import __version__, metrics
 from highseas.agents.endpoints import router as agents_router
@@ -69,15 +70,13 @@ def create_app(
             if database is None:
                 await db.dispose()
 
-    app = FastAPI(
+    # The docs pages' scripts come from the package, not a CDN (pyproject.toml). Every body
+    # is read as JSON whatever its Content-Type (request_input.JsonInputRoute).
+    app = FastAPIOffline(
         title="highseas",
         version=__version__,
         summary="客户公海 API (Yunfu agent API compatible)",
         lifespan=lifespan,
-        # Parse a body without Content-Type as JSON, as the platform does. Strict mode guards
-        # cookie-authenticated apps against CSRF; every endpoint here needs a Bearer header,
-        # which a cross-site browser request cannot carry without a preflight.
-        strict_content_type=False,
     )
     app.state.db = db
     app.state.job_registry = registry
