@@ -142,6 +142,8 @@ async def test_async_customer_rows_are_decrypted_one_by_one(
         {"phone": enc("1390000")},  # 5 decrypts to an invalid phone
         {"phone": 13900000006},  # 6 a number is not cipher text
         {"phone": enc("13900000007"), "company": enc("公" * 201)},  # 7 company too long
+        # 8 phone undecryptable, and the rest of the row is checked too
+        {"phone": garbled(enc("13900000008")), "email": "bad", "sex": 9},
     ]
     response = await client.post(
         f"{base}/async_customer", json={"data": rows, "encryption": True}, headers=agent.headers
@@ -150,7 +152,7 @@ async def test_async_customer_rows_are_decrypted_one_by_one(
     await run_jobs(db, settings)
     done = await client.get(f"{base}/identification/{unique_id}", headers=agent.headers)
     result = done.json()["data"]["data"]
-    assert (result["created"], result["duplicates"], result["rejected"]) == (2, 1, 5)
+    assert (result["created"], result["duplicates"], result["rejected"]) == (2, 1, 6)
     errors = {(e["row"], e["field"], e["reason"]): e["value"] for e in result["errors"]}
     # Values are shown as sent: the result (stored, shown, called back) has no decrypted text.
     assert errors == {
@@ -160,6 +162,9 @@ async def test_async_customer_rows_are_decrypted_one_by_one(
         (5, "phone", "invalid_phone"): rows[5]["phone"],
         (6, "phone", "undecryptable"): 13900000006,
         (7, "company", "too_long"): rows[7]["company"],
+        (8, "phone", "undecryptable"): rows[8]["phone"],
+        (8, "email", "invalid_email"): "bad",
+        (8, "sex", "invalid_sex"): 9,
     }
     for plain in ("13900000001", "13900000003", "13900000004", "13900000007", "腾讯", "公公"):
         assert plain not in done.text

@@ -426,11 +426,13 @@ async def accept_async_customer(
     )
 
 
-def decrypted_row(index: int, row: dict[str, Any], codec: Codec) -> dict[str, Any] | list[RowError]:
-    """The row with its encrypted fields in plain text, or one ``undecryptable`` error per
-    field that does not decrypt. A plain codec returns the row as it is."""
+def decrypted_row(
+    index: int, row: dict[str, Any], codec: Codec
+) -> tuple[dict[str, Any], list[RowError]]:
+    """The row with its encrypted fields in plain text, and one ``undecryptable`` error per
+    field that does not decrypt (left as sent). A plain codec returns the row as it is."""
     if not codec.active:
-        return row
+        return row, []
     opened = dict(row)
     errors: list[RowError] = []
     for name in ENCRYPTED_ROW_FIELDS:
@@ -442,7 +444,20 @@ def decrypted_row(index: int, row: dict[str, Any], codec: Codec) -> dict[str, An
             errors.append(RowError(index, name, value, "undecryptable"))
         else:
             opened[name] = plain
-    return errors or opened
+    return opened, errors
+
+
+def _problems(
+    checker: RowChecker, row: RowInput | RowError, undecryptable: list[RowError]
+) -> list[RowError]:
+    """Every problem of a row one of whose fields did not decrypt: those, and what the
+    checker finds in the rest (its finding on such a field would only repeat it)."""
+    if isinstance(row, RowError):
+        return [*undecryptable, row]
+    checked = checker.check(row)
+    unread = {error.field for error in undecryptable}
+    others = [] if not isinstance(checked, list) else checked
+    return [*undecryptable, *(error for error in others if error.field not in unread)]
 
 
 def _as_received(error: RowError, data: list[dict[str, Any]]) -> RowError:
@@ -466,13 +481,13 @@ async def run_async_customer(
     result = IngestResult()
     rows: list[RowInput] = []
     for index, row in enumerate(data):
-        opened = decrypted_row(index, row, codec)
-        adapted = api_row(index, opened) if isinstance(opened, dict) else opened
-        if isinstance(adapted, RowInput):
+        opened, undecryptable = decrypted_row(index, row, codec)
+        adapted = api_row(index, opened)
+        if isinstance(adapted, RowInput) and not undecryptable:
             rows.append(adapted)
         else:
             result.rejected += 1
-            result.note([adapted] if isinstance(adapted, RowError) else adapted)
+            result.note(_problems(checker, adapted, undecryptable))
     await store_checked(session, user, check_rows(checker, rows), result)
     POOL_ROWS.labels(PoolRow.CREATED).inc(result.created)
     POOL_ROWS.labels(PoolRow.DUPLICATE).inc(result.duplicates)
