@@ -206,19 +206,19 @@ def test_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path) -> Non
     port = _free_port()  # nothing listens there
     url = f"postgresql://highseas:s3cret@127.0.0.1:{port}/highseas"
     data = str(tmp_path / "data")
-    for command in (["worker"], ["db", "upgrade"]):
-        # libpq reads a password in the query string too; it is hidden there as well.
-        for given, shown in (
-            (url, "postgresql://highseas:***@"),
-            (f"{url}?sslmode=disable&password=s3cret", "?password=***&sslmode=disable"),  # sorted
-        ):
-            env = {**os.environ, "HIGHSEAS_DATABASE_URL": given, "HIGHSEAS_DATA_DIR": data}
-            done = run(env, *command)
-            assert done.returncode == 1, done.stderr
-            assert done.stderr.startswith("highseas: cannot use the database postgresql://")
-            assert shown in done.stderr
-            assert "Traceback" not in done.stderr and "s3cret" not in done.stderr
-            assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    # libpq reads a password in the query string too; it is hidden there as well.
+    for command, given, shown in (
+        (["worker"], url, "postgresql://highseas:***@"),
+        (["db", "upgrade"], url, "postgresql://highseas:***@"),
+        (["worker"], f"{url}?sslmode=disable&password=s3cret", "?password=***&sslmode=disable"),
+    ):
+        env = {**os.environ, "HIGHSEAS_DATABASE_URL": given, "HIGHSEAS_DATA_DIR": data}
+        done = run(env, *command)
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.startswith("highseas: cannot use the database postgresql://")
+        assert shown in done.stderr
+        assert "Traceback" not in done.stderr and "s3cret" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
 @pytest.mark.parametrize(
@@ -232,11 +232,13 @@ def test_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path) -> Non
         ("HIGHSEAS_PUBLIC_URL", "not-a-url", "expected the service's public base"),
     ],
 )
-def test_a_bad_setting_is_one_line_from_every_command(
-    tmp_path: Path, name: str, value: str, why: str
-) -> None:
+def test_a_bad_setting_is_one_line(tmp_path: Path, name: str, value: str, why: str) -> None:
     env = {**os.environ, "HIGHSEAS_DATA_DIR": str(tmp_path / "data"), name: value}
-    for command in (["jobs", "failed"], ["db", "upgrade"], ["worker"]):
+    # Every command reads the settings first; one case shows it for three of them.
+    commands = [["jobs", "failed"]]
+    if value == "garbage":
+        commands += [["db", "upgrade"], ["worker"]]
+    for command in commands:
         done = run(env, *command)
         assert done.returncode == 2, done.stderr
         assert done.stderr.startswith(f"highseas: invalid configuration: {name}: {why}")
