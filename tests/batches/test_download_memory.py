@@ -1,15 +1,18 @@
-"""A download of a million numbers streams in pages, ascending by pool customer: memory
-stays bounded by the page, not the batch."""
+"""A download streams in pages, ascending by pool customer: memory stays bounded by the page,
+not the batch. 200,000 numbers in pages of 2,000 (the service's page is 20,000 and holds
+about 10 MB): a batch a hundred pages long, read in a fifth of the time of a million."""
 
 from __future__ import annotations
 
 import json
 import tracemalloc
 import uuid
+from functools import partial
 
 import pytest
 from sqlalchemy import text
 
+from highseas.batches import repository
 from highseas.batches.endpoints import _numbers_json
 from highseas.db import Database
 from highseas.models import Batch, BatchState, BatchType, CallTask
@@ -17,7 +20,8 @@ from tests.fixtures.factories import make_agent, make_user
 
 pytestmark = pytest.mark.slow
 
-COUNT = 1_000_000
+COUNT = 200_000
+PAGE = 2_000
 # Customer ids a permutation of the phones' order, as an import by phone ranges leaves them.
 STRIDE = 7919  # coprime with COUNT
 
@@ -27,7 +31,11 @@ def _phone_of_customer(customer_id: int) -> str:
     return str(13000000000 + n)
 
 
-async def test_a_million_numbers_stream_in_bounded_memory(db: Database) -> None:
+async def test_a_long_batch_streams_in_bounded_memory(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paged = partial(repository.numbers_of_batch, page_size=PAGE)
+    monkeypatch.setattr(repository, "numbers_of_batch", paged)
     agent = await make_agent(db)
     user = await make_user(db, agent)
     async with db.transaction() as session:
@@ -78,8 +86,9 @@ async def test_a_million_numbers_stream_in_bounded_memory(db: Database) -> None:
         last = [*last[-1:], chunk]
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    # A page of 20,000 numbers read, sorted and encoded: about 10 MB whatever the batch's size.
-    assert peak < 16 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.1f} MB download"
+    # A page read, sorted and encoded: under 2 MB whatever the batch's size (the whole batch
+    # read at once peaks near 60 MB).
+    assert peak < 2 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.1f} MB download"
     assert size > 14 * COUNT  # every number went out
     assert first[0] == b'{"numbers":[' and last[-1] == b"]}"
     first_page = json.loads(b"[" + first[1] + b"]")
