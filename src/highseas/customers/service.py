@@ -455,9 +455,9 @@ def _problems(
     if isinstance(row, RowError):
         return [*undecryptable, row]
     checked = checker.check(row)
+    found = checked if isinstance(checked, list) else []
     unread = {error.field for error in undecryptable}
-    others = [] if not isinstance(checked, list) else checked
-    return [*undecryptable, *(error for error in others if error.field not in unread)]
+    return [*undecryptable, *(error for error in found if error.field not in unread)]
 
 
 def _as_received(error: RowError, data: list[dict[str, Any]]) -> RowError:
